@@ -7,11 +7,14 @@ Every validator (topology, Istio, Kubernetes manifests, experiments) reports
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import TYPE_CHECKING, Iterable, Literal
+
+if TYPE_CHECKING:
+    import pydantic
 
 Severity = Literal["error", "warning"]
 
-__all__ = ["ConfigError", "Diagnostic", "Severity", "errors_only"]
+__all__ = ["ConfigError", "Diagnostic", "Severity", "errors_only", "field_path", "from_validation_error"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,37 @@ class ConfigError(Exception):
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic) -> None:
         self.diagnostics = [diagnostics] if isinstance(diagnostics, Diagnostic) else list(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+def field_path(loc: tuple[object, ...]) -> str:
+    """Render a pydantic error location as `spec.http[0].route[1].match`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def from_validation_error(
+    exc: "pydantic.ValidationError", file: str, *, object: str | None = None, prefix: str = ""
+) -> list[Diagnostic]:
+    """One Diagnostic per pydantic error, with a fix a user can act on."""
+    diagnostics = []
+    for e in exc.errors(include_url=False):
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path = field_path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            message, fix = f"unknown field '{loc[-1]}'", "remove it or correct its spelling"
+        elif kind == "missing":
+            message, fix = "required field is missing", f"add '{loc[-1]}'"
+        elif kind in ("literal_error", "enum"):
+            message, fix = e["msg"], "use one of the allowed values"
+        else:
+            message, fix = e["msg"], None
+        diagnostics.append(Diagnostic("error", file, message, field=path or None, object=object, fix=fix))
+    return diagnostics

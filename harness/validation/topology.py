@@ -1,0 +1,34 @@
+"""`harness validate` for local-stack topology files (kind: LocalTopology)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from harness.diagnostics import ConfigError, Diagnostic
+from harness.localstack.topology import load_topology
+from harness.validation import register
+
+
+def _is_topology(path: Path) -> bool:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == "LocalTopology"
+
+
+def validate_topologies(files: list[Path]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for path in files:
+        if not _is_topology(path):
+            continue
+        try:
+            load_topology(path)
+        except ConfigError as exc:
+            out.extend(exc.diagnostics)
+    return out
+
+
+register("topology", validate_topologies)
