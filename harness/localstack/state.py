@@ -27,6 +27,7 @@ class StackState:
     gateway: str  # base URL of the mesh ingress (OpenAI API)
     admin: str  # base URL of the orchestrator admin API
     prometheus: str  # base URL of Prometheus
+    pid_start_time: float | None = None  # guards against signalling a reused PID
     mesh_admin: str | None = None  # base URL of the mesh proxy's admin API (Istio objects, /metrics)
     run_dir: str = ""  # logs, rendered prometheus.yml, TSDB
     topology: str = ""
