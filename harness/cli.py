@@ -61,6 +61,30 @@ def validate(
     err.print(f"ok: {path} ({len(diagnostics)} warning(s))")
 
 
+@app.command()
+def smoke(
+    topology: Path = typer.Option(None, "--topology", help="LocalTopology YAML (default: the reference topology)"),
+    istio: list[Path] = typer.Option(None, "--istio", help="directory of Istio YAML (repeatable)"),
+    no_prometheus: bool = typer.Option(False, "--no-prometheus", help="do not start Prometheus"),
+) -> None:
+    """Start the local stack, stream one chat completion through the gateway, print status, stop."""
+    import asyncio
+
+    from rich.console import Console
+
+    from harness.localstack.smoke import run_smoke
+    from harness.localstack.stack import DEFAULT_ISTIO_DIR, StackError, StackOptions
+    from harness.localstack.topology import DEFAULT_TOPOLOGY
+
+    opts = StackOptions(name="smoke", topology=topology or DEFAULT_TOPOLOGY, istio=istio or [DEFAULT_ISTIO_DIR],
+                        prometheus=not no_prometheus)
+    try:
+        asyncio.run(run_smoke(opts, Console(highlight=False)))
+    except StackError as exc:
+        err.print(f"error: {exc}", style="red", soft_wrap=True)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()
