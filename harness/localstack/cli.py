@@ -50,7 +50,11 @@ def up(
     opts = _options(name, topology, istio, no_prometheus, no_mesh, ready_timeout)
     preflight(opts)  # bad input fails here, before any process starts
     if detach:
-        state = start_detached(opts)
+        try:
+            state = start_detached(opts)
+        except StackError as exc:
+            err.print(f"error: {exc}", style="red", soft_wrap=True)
+            raise typer.Exit(1)
         print_status(state, as_json=False)
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

@@ -1,0 +1,81 @@
+"""Start and stop a local stack from tests and scripts (detached, tracked by PID).
+
+    with running_stack(topology=Path("small.yaml"), mesh=False) as stack:
+        httpx.get(f"{stack.state.admin}/pods")
+
+The stack runs in its own process group under a private state directory, so
+tests never touch a user's stack; leaving the block stops it and checks that
+every process it started is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import psutil
+
+from harness.localstack.cli import start_detached, stop_stack
+from harness.localstack.procs import wait_until
+from harness.localstack.stack import DEFAULT_ISTIO_DIR, StackOptions
+from harness.localstack.state import StackState
+from harness.localstack.topology import DEFAULT_TOPOLOGY
+
+__all__ = ["StackHandle", "running_stack"]
+
+
+@dataclass
+class StackHandle:
+    state: StackState
+    options: StackOptions
+
+    def pods(self, selector: str = "", ready: bool = False) -> list[dict]:
+        params = {"selector": selector, "ready": "true" if ready else "false"}
+        return httpx.get(f"{self.state.admin}/pods", params=params, timeout=10).json()["pods"]
+
+    def descendants(self) -> list[int]:
+        try:
+            return [p.pid for p in psutil.Process(self.state.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+
+@contextlib.contextmanager
+def running_stack(
+    topology: Path = DEFAULT_TOPOLOGY,
+    istio: list[Path] | None = None,
+    prometheus: bool = True,
+    mesh: bool = True,
+    state_dir: Path | None = None,
+    ready_timeout: float = 60.0,
+) -> Iterator[StackHandle]:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    old = os.environ.get("HARNESS_STATE_DIR")
+    if state_dir is not None:
+        os.environ["HARNESS_STATE_DIR"] = str(state_dir)
+    opts = StackOptions(name=name, topology=topology, istio=istio or [DEFAULT_ISTIO_DIR],
+                        prometheus=prometheus, mesh=mesh, ready_timeout=ready_timeout)
+    try:
+        state = start_detached(opts)
+        handle = StackHandle(state, opts)
+        children = handle.descendants()
+        try:
+            yield handle
+        finally:
+            children += handle.descendants()
+            stop_stack(name)
+            leftover = [pid for pid in set(children) if psutil.pid_exists(pid)
+                        and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+            if not wait_until(lambda: not any(psutil.pid_exists(p) for p in leftover), 10):
+                raise AssertionError(f"processes left running after stack down: {leftover}")
+    finally:
+        if state_dir is not None:
+            if old is None:
+                os.environ.pop("HARNESS_STATE_DIR", None)
+            else:
+                os.environ["HARNESS_STATE_DIR"] = old
