@@ -7,7 +7,7 @@ Every validator (topology, Istio, Kubernetes manifests, experiments) reports
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 if TYPE_CHECKING:
     import pydantic
@@ -27,9 +27,10 @@ class Diagnostic:
     field: str | None = None  # dotted path, e.g. "spec.http[0].route[1].match"
     object: str | None = None  # "Kind/name", e.g. "VirtualService/llm-chat"
     fix: str | None = None
+    line: int | None = None  # 1-based line in `file`, when known
 
     def __str__(self) -> str:
-        where = self.file
+        where = f"{self.file}:{self.line}" if self.line else self.file
         if self.object:
             where += f": {self.object}"
         if self.field:
@@ -64,7 +65,12 @@ def field_path(loc: tuple[object, ...]) -> str:
 
 
 def from_validation_error(
-    exc: "pydantic.ValidationError", file: str, *, object: str | None = None, prefix: str = ""
+    exc: "pydantic.ValidationError",
+    file: str,
+    *,
+    object: str | None = None,
+    prefix: str = "",
+    locate: "Callable[[tuple[object, ...]], int | None] | None" = None,
 ) -> list[Diagnostic]:
     """One Diagnostic per pydantic error, with a fix a user can act on."""
     diagnostics = []
@@ -82,5 +88,6 @@ def from_validation_error(
             message, fix = e["msg"], "use one of the allowed values"
         else:
             message, fix = e["msg"], None
-        diagnostics.append(Diagnostic("error", file, message, field=path or None, object=object, fix=fix))
+        line = locate(loc) if locate else None
+        diagnostics.append(Diagnostic("error", file, message, field=path or None, object=object, fix=fix, line=line))
     return diagnostics

@@ -7,6 +7,7 @@ anything starts.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from harness.diagnostics import ConfigError, Diagnostic, from_validation_error
 from harness.durations import parse_duration
 from harness.localstack.engine.params import EngineParams
+from harness.yamlsource import load_documents, parse_field_path
 
 __all__ = [
     "Deployment",
@@ -180,7 +182,7 @@ def load_topology(path: Path | str | None = None) -> Topology:
     path = Path(path) if path is not None else DEFAULT_TOPOLOGY
     file = str(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        docs = list(load_documents(path.read_text()))
     except FileNotFoundError:
         raise ConfigError(Diagnostic("error", file, "topology file not found",
                                      fix="pass --topology with an existing file")) from None
@@ -190,14 +192,17 @@ def load_topology(path: Path | str | None = None) -> Topology:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(Diagnostic("error", file, f"{where}invalid YAML: {problem}",
                                      fix="fix the YAML syntax")) from None
+    raw = docs[0].data if len(docs) == 1 else None
     if not isinstance(raw, dict):
         raise ConfigError(Diagnostic("error", file, "expected a mapping with apiVersion, kind, regions, deployments",
                                      fix="start from reference-stack/local/topology.yaml"))
     try:
         topology = Topology.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(from_validation_error(exc, file)) from None
+        raise ConfigError(from_validation_error(exc, file, locate=docs[0].line)) from None
     problems = topology_diagnostics(topology, file)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([
+            replace(d, line=docs[0].line(parse_field_path(d.field))) if d.field else d for d in problems
+        ])
     return topology

@@ -98,3 +98,10 @@ def test_invalid_yaml_names_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     [line] = errors(tmp_path / "absent.yaml")
     assert "not found" in line and "--topology" in line
+
+
+def test_errors_carry_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, lambda d: d["hpas"][0].update(deployment="chat-v9"))
+    [line] = errors(path)
+    lineno = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "chat-v9" in text)
+    assert line.startswith(f"error: {path}:{lineno}: hpas[0].deployment")
