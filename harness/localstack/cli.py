@@ -24,7 +24,8 @@ from harness.localstack.topology import DEFAULT_TOPOLOGY
 
 app = typer.Typer(help="Run the embedded local stack (engines, mesh proxy, orchestrator, Prometheus).",
                   no_args_is_help=True)
-out = Console(highlight=False)
+# Tables of pods are wide; piped output (CI logs) must not squeeze them to 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
 NameOpt = typer.Option("default", "--name", help="stack name; two stacks with different names run side by side")

@@ -60,14 +60,17 @@ class StackOptions:
 
 
 def mesh_available() -> bool:
-    return importlib.util.find_spec(f"{MESH_MODULE}.__main__") is not None
+    try:
+        return importlib.util.find_spec(f"{MESH_MODULE}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def preflight(opts: StackOptions) -> Topology:
     """Every check that can fail on user input, before any process starts."""
     topology = load_topology(opts.topology)
     for d in opts.istio:
-        if opts.mesh and not d.exists():
+        if opts.mesh and mesh_available() and not d.exists():
             raise ConfigError(Diagnostic("error", str(d), "Istio config directory not found",
                                          fix="pass --istio with a directory of VirtualService/DestinationRule YAML"))
     if opts.mesh and mesh_available():
@@ -155,7 +158,11 @@ async def _keep_targets(orch: Orchestrator, path: Path) -> None:
 
 def _fallback_gateway(orch: Orchestrator) -> str:
     """Without the mesh, point the gateway at one ready chat engine (pre-mesh behaviour)."""
-    ready = sorted((p for p in orch.pods.values() if p.ready and not p.deleted), key=lambda p: p.name)
+    order = {d.name: i for i, d in enumerate(orch.topology.deployments)}
+    ready = [p for p in orch.pods.values() if p.ready and not p.deleted and p.deployment.engine.kind == "generate"]
+    # Prefer the gateway region, then the topology's deployment order (the primary chat model first).
+    ready.sort(key=lambda p: (p.deployment.region != orch.topology.gateway_region,
+                              order.get(p.deployment.name, 0), p.name))
     return ready[0].url if ready else ""
 
 

@@ -11,11 +11,15 @@ every process it started is gone.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import psutil
@@ -26,7 +30,7 @@ from harness.localstack.stack import DEFAULT_ISTIO_DIR, StackOptions
 from harness.localstack.state import StackState
 from harness.localstack.topology import DEFAULT_TOPOLOGY
 
-__all__ = ["StackHandle", "running_stack"]
+__all__ = ["StackHandle", "running_stack", "eventually", "engine_process", "EngineProcess"]
 
 
 @dataclass
@@ -79,3 +83,47 @@ def running_stack(
                 os.environ.pop("HARNESS_STATE_DIR", None)
             else:
                 os.environ["HARNESS_STATE_DIR"] = old
+
+
+def eventually(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:
+    """Poll until `predicate` is truthy; fail naming `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@dataclass
+class EngineProcess:
+    url: str
+    process: subprocess.Popen
+
+    def fault(self, **body: Any) -> dict:
+        return httpx.post(f"{self.url}/admin/faults", json=body, timeout=5).json()
+
+
+@contextlib.contextmanager
+def engine_process(params: dict[str, Any] | None = None, pod: str = "engine-test-0",
+                   startup_delay: float = 0.0) -> Iterator[EngineProcess]:
+    """One engine process on a free loopback port, ended by its PID afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.localstack.engine", "--port", "0", "--pod", pod,
+         "--params", json.dumps(params or {}), "--startup-delay", str(startup_delay)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line:
+            raise RuntimeError(f"engine did not start: {proc.stderr.read() if proc.stderr else ''}")
+        yield EngineProcess(f"http://127.0.0.1:{json.loads(line)['port']}", proc)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,156 @@
+"""How many concurrent token streams one engine process holds on schedule.
+
+    .venv/bin/python benchmarks/engine_capacity.py [--streams 200,300,400] [--seconds 6] [--json]
+
+Starts one engine process (decode step 20 ms, no per-sequence growth, so every
+stream should see a token each 20 ms) and, beside it on the same machine, a
+load client in its own process that opens N streaming chat completions at
+once and timestamps every token event. For each N it prints:
+
+- the engine's schedule lateness (how late each step's tokens left, from the
+  engine's own /admin/stats), p50 / p99 / max;
+- the client-side inter-token gap p50 / p99 (what a user would see; it adds the
+  client's own scheduling delay on the shared cores);
+- token events per second actually delivered.
+
+The issue's bar: at least 200 streams at 20 ms (10,000 token events/s) with
+engine lateness p99 <= 5 ms. The largest N that holds is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+
+ENGINE_PARAMS = {"maxNumSeqs": 4096, "kvCacheTokens": 50_000_000, "decodeStepMs": 20.0, "decodeMsPerSeq": 0.0,
+                 "prefillOverheadMs": 0.0, "prefillMsPerToken": 0.0, "enablePrefixCaching": False}
+LATENESS_BUDGET_MS = 5.0
+
+
+class _StreamProtocol(asyncio.Protocol):
+    """A minimal HTTP/1.1 client for one SSE stream: counts token frames as they arrive."""
+
+    def __init__(self, request: bytes, done: asyncio.Future, gaps: list[float]) -> None:
+        self.request, self.done, self.gaps = request, done, gaps
+        self.last: float | None = None
+        self.events = 0
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        n = data.count(b'"delta":{"content"')
+        if n:
+            if self.last is not None:
+                self.gaps.append(now - self.last)
+            self.last = now
+            self.events += n
+        if b"data: [DONE]" in data:
+            self.transport.close()
+
+    def connection_lost(self, exc) -> None:  # type: ignore[no-untyped-def]
+        if not self.done.done():
+            self.done.set_result(self.events)
+
+
+async def _client(port: int, streams: int, tokens: int) -> dict:
+    loop = asyncio.get_running_loop()
+    body = json.dumps({"model": "llama-3-8b", "messages": [{"role": "user", "content": "bench"}],
+                       "max_tokens": tokens, "stream": True}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               b"Connection: close\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+    gaps: list[float] = []
+    futures = []
+    t0 = time.perf_counter()
+    for _ in range(streams):
+        fut = loop.create_future()
+        await loop.create_connection(lambda: _StreamProtocol(request, fut, gaps), "127.0.0.1", port)
+        futures.append(fut)
+    events = await asyncio.wait_for(asyncio.gather(*futures), timeout=tokens * 0.02 * 10 + 30)
+    elapsed = time.perf_counter() - t0
+    gaps.sort()
+    return {"events": sum(events), "elapsed_s": elapsed,
+            "client_gap_p50_ms": 1000 * gaps[len(gaps) // 2] if gaps else None,
+            "client_gap_p99_ms": 1000 * gaps[int(len(gaps) * 0.99)] if gaps else None}
+
+
+def _client_process(port: int, streams: int, tokens: int, out: mp.Queue) -> None:
+    try:
+        import uvloop
+        out.put(uvloop.run(_client(port, streams, tokens)))
+    except Exception as exc:  # reported by the parent
+        out.put({"error": repr(exc)})
+
+
+def run_one(port: int, streams: int, seconds: float) -> dict:
+    tokens = int(seconds / 0.02)
+    httpx.delete(f"http://127.0.0.1:{port}/admin/stats")
+    q: mp.Queue = mp.Queue()
+    proc = mp.Process(target=_client_process, args=(port, streams, tokens, q))
+    proc.start()
+    try:
+        client = q.get(timeout=seconds * 10 + 60)
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+    if "error" in client:
+        raise RuntimeError(client["error"])
+    stats = httpx.get(f"http://127.0.0.1:{port}/admin/stats").json()
+    lat = stats["lateness_ms"]
+    return {"streams": streams, "engine_lateness_p50_ms": lat["p50"], "engine_lateness_p99_ms": lat["p99"],
+            "engine_lateness_max_ms": lat["max"], "client_gap_p50_ms": client["client_gap_p50_ms"],
+            "client_gap_p99_ms": client["client_gap_p99_ms"],
+            "token_events_per_s": client["events"] / client["elapsed_s"],
+            "holds": lat["p99"] is not None and lat["p99"] <= LATENESS_BUDGET_MS}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--streams", default="200,300,400,500,600,800")
+    ap.add_argument("--seconds", type=float, default=6.0, help="stream length (tokens = seconds / 20 ms)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    engine = subprocess.Popen([sys.executable, "-m", "harness.localstack.engine", "--port", "0", "--pod", "bench-0",
+                               "--params", json.dumps(ENGINE_PARAMS)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    rows = []
+    try:
+        port = json.loads(engine.stdout.readline())["port"]  # type: ignore[union-attr]
+        for n in (int(x) for x in args.streams.split(",")):
+            row = run_one(port, n, args.seconds)
+            rows.append(row)
+            if not args.json:
+                print(f"{n:5d} streams: engine lateness p50 {row['engine_lateness_p50_ms']:.2f} ms, "
+                      f"p99 {row['engine_lateness_p99_ms']:.2f} ms, max {row['engine_lateness_max_ms']:.2f} ms; "
+                      f"client gap p50 {row['client_gap_p50_ms']:.1f} ms, p99 {row['client_gap_p99_ms']:.1f} ms; "
+                      f"{row['token_events_per_s']:.0f} token events/s  {'holds' if row['holds'] else 'LATE'}",
+                      flush=True)
+            if not row["holds"]:
+                break
+    finally:
+        engine.terminate()
+        engine.wait(timeout=10)
+    held = [r["streams"] for r in rows if r["holds"]]
+    summary = {"cores": os.cpu_count(), "rows": rows, "largest_streams_on_schedule": max(held) if held else 0,
+               "budget_p99_ms": LATENESS_BUDGET_MS}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"largest stream count with lateness p99 <= {LATENESS_BUDGET_MS} ms: "
+              f"{summary['largest_streams_on_schedule']} (cores: {summary['cores']})")
+
+
+if __name__ == "__main__":
+    main()

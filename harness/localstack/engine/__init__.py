@@ -1,0 +1,1 @@
+"""The engine simulator: a stand-in for one vLLM pod (see docs/local-stack-contracts.md)."""
