@@ -16,6 +16,10 @@ class EngineParams(BaseModel):
 
     kind: Literal["generate", "embed"] = "generate"
     served_model_name: str = Field("llama-3-8b", alias="servedModelName")
+    # vLLM's --served-model-name takes several names; requests may use any of
+    # them and responses report the first. A fallback pool lists the model it
+    # stands in for here.
+    served_model_aliases: list[str] = Field(default_factory=list, alias="servedModelAliases")
     max_model_len: int = Field(8192, alias="maxModelLen", gt=0)
     max_num_seqs: int = Field(256, alias="maxNumSeqs", gt=0)
     kv_cache_tokens: int = Field(262_144, alias="kvCacheTokens", gt=0)

@@ -61,9 +61,9 @@ def _check_model(body: dict[str, Any], params: EngineParams) -> str:
         return params.served_model_name  # vLLM falls back to the served model
     if not isinstance(model, str):
         raise RequestRejected(400, "model: Input should be a valid string", "model")
-    if model != params.served_model_name:
+    if model != params.served_model_name and model not in params.served_model_aliases:
         raise RequestRejected(404, f"The model `{model}` does not exist.", "model")
-    return model
+    return params.served_model_name
 
 
 def _optional_int(body: dict[str, Any], name: str, minimum: int) -> int | None:

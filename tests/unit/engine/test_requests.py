@@ -88,3 +88,10 @@ def test_embedding_model_refuses_chat_and_generate_model_refuses_embeddings() ->
     assert "does not support Embeddings" in info.value.message
     ok = parse_embedding({"model": "bge", "input": ["a b", "c"]}, embed)
     assert [len(i) for i in ok.inputs] == [2, 1]
+
+
+def test_aliases_are_accepted_and_answered_under_the_primary_name() -> None:
+    fallback = EngineParams(servedModelName="llama-3-8b", servedModelAliases=["llama-3-70b"])
+    req = parse_generate("chat", {**CHAT, "model": "llama-3-70b"}, fallback, 0)
+    assert req.model == "llama-3-8b"
+    assert rejected("chat", {**CHAT, "model": "llama-3-70b"}).status == 404

@@ -1,0 +1,237 @@
+"""Endpoint selection for one cluster (a Service host, optionally a subset):
+locality priority levels, Envoy's spill-over, and the load-balancing
+algorithms. Pure: randomness and time are passed in.
+
+Priorities follow Istio's rules for a proxy in `client_region`:
+- without outlier detection, locality settings are inactive (one level);
+- `failoverPriority` labels rank endpoints by how many leading labels match
+  (a `key=value` entry compares against the value given);
+- `failover` puts the client's region first, the listed target second, the
+  rest third; with only outlier detection set, the client's region first and
+  every other region second (the mesh default `enabled: true`).
+Traffic per level follows Envoy: a level keeps min(100 %, 1.4 x healthy share)
+and spills the rest to the next, normalised when total health is short.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from harness.localstack.mesh.policy import LocalityLbSetting, TrafficPolicy
+
+__all__ = ["Endpoint", "LbPolicy", "assign_priorities", "priority_loads", "HashRing", "ClusterBalancer",
+           "REGION_LABEL", "OVERPROVISIONING"]
+
+REGION_LABEL = "topology.kubernetes.io/region"
+OVERPROVISIONING = 1.4
+_LOCALITY_LABELS = {REGION_LABEL, "topology.kubernetes.io/zone", "topology.istio.io/subzone"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    pod: str
+    url: str
+    region: str
+    workload: str
+    labels: tuple[tuple[str, str], ...]
+
+    def label(self, key: str) -> str | None:
+        if key == REGION_LABEL:
+            return self.region
+        return dict(self.labels).get(key)
+
+
+def _priority_by_labels(ep: Endpoint, entries: list[str], client: dict[str, str]) -> int:
+    matched = 0
+    for entry in entries:
+        key, eq, value = entry.partition("=")
+        want = value if eq else client.get(key)
+        if want is None or ep.label(key) != want:
+            break
+        matched += 1
+    return len(entries) - matched
+
+
+def assign_priorities(endpoints: Sequence[Endpoint], setting: LocalityLbSetting | None,
+                      outlier_detection: bool, client_region: str) -> list[list[Endpoint]]:
+    """Endpoints grouped into priority levels, level 0 first."""
+    if not endpoints:
+        return []
+    if not outlier_detection or (setting is not None and setting.enabled is False) or \
+            (setting is not None and setting.distribute):
+        return [list(endpoints)]
+    client = {REGION_LABEL: client_region}
+    failover_to = {f.from_: f.to for f in (setting.failover or [])} if setting else {}
+
+    def locality_rank(ep: Endpoint) -> int:
+        if ep.region == client_region:
+            return 0
+        if failover_to:
+            return 1 if failover_to.get(client_region) == ep.region else 2
+        return 1
+
+    entries = list(setting.failoverPriority or []) if setting else []
+    uses_locality = any(e.partition("=")[0] in _LOCALITY_LABELS for e in entries)
+
+    def rank(ep: Endpoint) -> tuple[int, int]:
+        by_label = _priority_by_labels(ep, entries, client) if entries else 0
+        return (by_label, 0 if uses_locality else locality_rank(ep))
+
+    ranks = sorted({rank(ep) for ep in endpoints})
+    return [[ep for ep in endpoints if rank(ep) == r] for r in ranks]
+
+
+def priority_loads(levels: Sequence[tuple[int, int]]) -> list[float]:
+    """Share of traffic (0..1) per level from (healthy, total) counts, as Envoy's
+    `calculatePriorityLoad` with the default overprovisioning factor 1.4."""
+    health = [min(100.0, OVERPROVISIONING * 100.0 * h / t) if t else 0.0 for h, t in levels]
+    total = min(100.0, sum(health))
+    if total == 0:
+        return [0.0] * len(levels)
+    remaining, loads = 100.0, []
+    for h in health:
+        share = min(remaining, h * 100.0 / total)
+        loads.append(share / 100.0)
+        remaining -= share
+    return loads
+
+
+def _hash64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+class HashRing:
+    """Envoy's ring hash: each host takes ring_size / n points; a key goes to
+    the first point at or after its hash. Retry attempt k moves k points on,
+    so a retry may land elsewhere (or, as in Envoy, on the same host)."""
+
+    def __init__(self, hosts: Iterable[str], minimum_ring_size: int = 1024) -> None:
+        hosts = sorted(set(hosts))
+        self.points: list[int] = []
+        self.owners: list[str] = []
+        if not hosts:
+            return
+        per_host = max(1, -(-minimum_ring_size // len(hosts)))
+        pairs = sorted((_hash64(f"{h}_{i}"), h) for h in hosts for i in range(per_host))
+        self.points = [p for p, _ in pairs]
+        self.owners = [h for _, h in pairs]
+
+    def choose(self, key: str, attempt: int = 0) -> str | None:
+        if not self.points:
+            return None
+        i = bisect.bisect_left(self.points, _hash64(key))
+        return self.owners[(i + attempt) % len(self.points)]
+
+
+@dataclass
+class LbPolicy:
+    kind: str = "LEAST_REQUEST"  # ROUND_ROBIN | LEAST_REQUEST | RANDOM | RING_HASH
+    hash_header: str | None = None
+    hash_cookie: str | None = None
+    hash_source_ip: bool = False
+    hash_query: str | None = None
+    ring_size: int = 1024
+
+    @classmethod
+    def from_policy(cls, tp: TrafficPolicy | None) -> "LbPolicy":
+        lb = tp.loadBalancer if tp else None
+        if lb is None:
+            return cls()
+        ch = lb.consistentHash
+        if ch is not None:
+            size = (ch.ringHash.minimumRingSize if ch.ringHash else None) or ch.minimumRingSize or 1024
+            return cls(kind="RING_HASH", hash_header=ch.httpHeaderName.lower() if ch.httpHeaderName else None,
+                       hash_cookie=ch.httpCookie.name if ch.httpCookie else None,
+                       hash_source_ip=bool(ch.useSourceIp), hash_query=ch.httpQueryParameterName, ring_size=size)
+        simple = lb.simple or "LEAST_REQUEST"
+        if simple in ("LEAST_CONN", "UNSPECIFIED", "PASSTHROUGH"):
+            simple = "LEAST_REQUEST"
+        return cls(kind=simple)
+
+    def hash_key(self, headers: dict[str, str], cookies: dict[str, str], source_ip: str,
+                 query: dict[str, str]) -> str | None:
+        if self.hash_header:
+            return headers.get(self.hash_header)
+        if self.hash_cookie:
+            return cookies.get(self.hash_cookie)
+        if self.hash_source_ip:
+            return source_ip
+        if self.hash_query:
+            return query.get(self.hash_query)
+        return None
+
+
+@dataclass
+class ClusterBalancer:
+    """Chooses an endpoint among the healthy ones of one cluster."""
+
+    policy: LbPolicy
+    levels: list[list[Endpoint]] = field(default_factory=list)
+    active: dict[str, int] = field(default_factory=dict)  # in-flight requests per pod
+    _rr: int = 0
+    _rings: dict[tuple[str, ...], HashRing] = field(default_factory=dict)
+
+    def set_levels(self, levels: list[list[Endpoint]]) -> None:
+        self.levels = levels
+        self._rings.clear()
+
+    def endpoints(self) -> list[Endpoint]:
+        return [ep for level in self.levels for ep in level]
+
+    def choose(self, rng: random.Random, ejected: set[str], hash_key: str | None = None,
+               avoid: set[str] | frozenset[str] = frozenset(), attempt: int = 0,
+               panic: bool = False) -> Endpoint | None:
+        """Pick a level by Envoy's priority load, then a host in it. `avoid`
+        holds previously tried hosts (Istio's retry host predicate, up to 5
+        reselections); if only they remain, one of them is used."""
+        if not self.levels:
+            return None
+        if panic:
+            level = self.endpoints()
+        else:
+            healthy_levels = [[ep for ep in lvl if ep.pod not in ejected] for lvl in self.levels]
+            loads = priority_loads([(len(h), len(lvl)) for h, lvl in zip(healthy_levels, self.levels)])
+            if not any(loads):
+                return None
+            x, level = rng.random(), healthy_levels[-1]
+            for share, lvl in zip(loads, healthy_levels):
+                if x < share and lvl:
+                    level = lvl
+                    break
+                x -= share
+            if not level:
+                level = next(lvl for lvl in healthy_levels if lvl)
+        chosen: Endpoint | None = None
+        for retry in range(5 if avoid else 1):
+            chosen = self._pick(level, rng, hash_key, attempt + retry)
+            if chosen is None or chosen.pod not in avoid:
+                return chosen
+        fresh = [ep for ep in level if ep.pod not in avoid]
+        return rng.choice(fresh) if fresh else chosen
+
+    def _pick(self, hosts: list[Endpoint], rng: random.Random, hash_key: str | None, attempt: int) -> Endpoint | None:
+        if not hosts:
+            return None
+        hosts = sorted(hosts, key=lambda e: e.pod)
+        kind = self.policy.kind
+        if kind == "RING_HASH":
+            if hash_key is None:  # no key: Envoy picks at random
+                return rng.choice(hosts)
+            names = tuple(e.pod for e in hosts)
+            ring = self._rings.get(names)
+            if ring is None:
+                ring = self._rings[names] = HashRing(names, self.policy.ring_size)
+            owner = ring.choose(hash_key, attempt)
+            return next(e for e in hosts if e.pod == owner)
+        if kind == "ROUND_ROBIN":
+            self._rr += 1
+            return hosts[self._rr % len(hosts)]
+        if kind == "RANDOM" or len(hosts) == 1:
+            return rng.choice(hosts)
+        # LEAST_REQUEST: Envoy's power of two choices
+        a, b = rng.sample(hosts, 2)
+        return a if self.active.get(a.pod, 0) <= self.active.get(b.pod, 0) else b

@@ -1,0 +1,333 @@
+"""The gateway's data path: route, fault, mirror, pick an endpoint, retry,
+and stream the answer back chunk by chunk, with Envoy's local replies and
+Istio's telemetry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Callable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from harness.localstack.mesh.balancer import Endpoint
+from harness.localstack.mesh.matching import RequestView, pick_destination, select_rule, virtual_service_for
+from harness.localstack.mesh.policy import HeaderOperations, Headers, HTTPRoute, seconds
+from harness.localstack.mesh.pool import Overflow
+from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
+from harness.localstack.mesh.routing import Cluster, RoutingTable
+from harness.localstack.mesh.telemetry import UNKNOWN, Destination, MeshTelemetry
+
+__all__ = ["MeshProxy", "ATTRIBUTION_HEADER", "LocalReply"]
+
+log = logging.getLogger("mesh")
+ATTRIBUTION_HEADER = "x-mesh-upstream"
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+               "transfer-encoding", "upgrade", "host", "content-length"}
+_CONNECT_FAILURE = "upstream connect error or disconnect/reset before headers. {retried}reset reason: {reason}"
+
+
+@dataclass(frozen=True)
+class LocalReply:
+    status: int
+    body: str
+    flags: str
+    overloaded: bool = False
+
+
+NO_HEALTHY = LocalReply(503, "no healthy upstream", "UH")
+NO_CLUSTER = LocalReply(503, "no healthy upstream", "NC")
+TIMEOUT = LocalReply(504, "upstream request timeout", "UT")
+OVERFLOW = LocalReply(503, _CONNECT_FAILURE.format(retried="", reason="overflow"), "UO", overloaded=True)
+
+
+def _apply_ops(headers: CIMultiDict, ops: HeaderOperations | None) -> None:
+    if ops is None:
+        return
+    for k, v in (ops.set or {}).items():
+        headers[k] = v
+    for k, v in (ops.add or {}).items():
+        headers.add(k, v)
+    for k in ops.remove or []:
+        headers.popall(k, None)
+
+
+def _ops(h: Headers | None, side: str) -> HeaderOperations | None:
+    return getattr(h, side) if h is not None else None
+
+
+class MeshProxy:
+    def __init__(self, table: RoutingTable, telemetry: MeshTelemetry, default_host: str,
+                 rng: random.Random | None = None) -> None:
+        self.table = table
+        self.telemetry = telemetry
+        self.default_host = default_host
+        self.rng = rng or random.Random()
+        self.session: aiohttp.ClientSession | None = None
+        self._mirrors: set[asyncio.Task] = set()
+        self.clock: Callable[[], float] = time.monotonic
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=30)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                             timeout=aiohttp.ClientTimeout(total=None))
+
+    async def close(self) -> None:
+        for t in list(self._mirrors):
+            t.cancel()
+        if self.session:
+            await self.session.close()
+
+    # -- entry point ---------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        table = self.table  # a reload swaps self.table; this request keeps its table
+        body = await request.read()
+        view = RequestView.build(request.method, request.path_qs, request.headers)
+        vs = virtual_service_for(table.config.virtual_services, request.headers.get("host", ""), self.default_host)
+        selected = select_rule(vs, view) if vs else None
+        host_name = vs.spec.hosts[0] if vs else self.default_host
+        if selected is None:
+            return self._reply(LocalReply(404, "", "NR"), Destination(host_name, table.topology.namespace), started)
+        _, rule = selected
+        draw = fault_draw(rule.fault, self.rng)
+        if rule.fault is not None:
+            if draw.delay_s:
+                await asyncio.sleep(draw.delay_s)
+            if draw.abort_status is not None:
+                return self._reply(LocalReply(draw.abort_status, "fault filter abort", "FI"),
+                                   Destination(host_name, table.topology.namespace), started)
+        assert rule.route  # validated: a rule without route has redirect/directResponse, not emulated
+        dest = pick_destination(rule.route, self.rng)
+        self._mirror(rule, request, body, table)
+        cluster = table.cluster(dest.destination.host, dest.destination.subset)
+        service = Destination(dest.destination.host.split(".")[0], table.topology.namespace)
+        if cluster is None:
+            return self._reply(NO_CLUSTER, service, started)
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
+        headers["host"] = dest.destination.host
+        headers.setdefault("x-request-id", str(uuid.uuid4()))
+        headers["x-forwarded-for"] = request.remote or "127.0.0.1"
+        _apply_ops(headers, _ops(rule.headers, "request"))
+        _apply_ops(headers, _ops(dest.headers, "request"))
+        # Istio: a route with fault injection runs without its timeout and retries.
+        faulted = rule.fault is not None
+        timeout = None if faulted else seconds(rule.timeout)
+        policy = RetryPolicy(attempts=0) if faulted else RetryPolicy.from_route(rule.retries)
+        resp_ops = [_ops(rule.headers, "response"), _ops(dest.headers, "response")]
+        return await self._forward(request, cluster, service, headers, body, view, timeout, policy, resp_ops,
+                                   started)
+
+    # -- upstream with retries -----------------------------------------------
+    async def _forward(self, request: web.Request, cluster: Cluster, service: Destination, headers: CIMultiDict,
+                       body: bytes, view: RequestView, timeout: float | None, policy: RetryPolicy,
+                       resp_ops: list, started: float) -> web.StreamResponse:
+        assert self.session is not None
+        deadline = None if timeout is None else self.clock() + timeout
+        hash_key = cluster.balancer.policy.hash_key(
+            view.headers, _cookies(view.headers.get("cookie")), request.remote or "", dict(view.query))
+        tried: set[str] = set()
+        attempt, retries_held = 0, 0
+        ep: Endpoint | None = None
+        try:
+            while True:
+                ep = cluster.balancer.choose(self.rng, cluster.ejected(), hash_key,
+                                             avoid=tried if policy.ignore_previous_hosts else frozenset(),
+                                             attempt=attempt, panic=cluster.panic())
+                if ep is None:
+                    return self._reply(NO_HEALTHY, service, started)
+                try:
+                    await cluster.pool.acquire()
+                except Overflow:
+                    self.telemetry.overflow.labels(cluster.name).inc()
+                    return self._reply(OVERFLOW, self._dest(service, ep), started)
+                released = False
+                cluster.balancer.active[ep.pod] = cluster.balancer.active.get(ep.pod, 0) + 1
+                try:
+                    headers["x-envoy-attempt-count"] = str(attempt + 1)
+                    per_try = policy.per_try_timeout
+                    remaining = None if deadline is None else max(0.0, deadline - self.clock())
+                    limit = min(x for x in (per_try, remaining, float("inf")) if x is not None)
+                    route_limited = remaining is not None and (per_try is None or remaining <= per_try)
+                    try:
+                        upstream = await asyncio.wait_for(
+                            self.session.request(request.method, ep.url + request.path_qs, headers=headers,
+                                                 data=body, allow_redirects=False,
+                                                 timeout=aiohttp.ClientTimeout(sock_connect=cluster.connect_timeout)),
+                            None if limit == float("inf") else limit)
+                    except asyncio.TimeoutError:
+                        self._outlier(cluster, ep, None)
+                        if route_limited:
+                            return self._reply(TIMEOUT, self._dest(service, ep), started)
+                        failure = Failure.PER_TRY_TIMEOUT
+                    except (aiohttp.ClientConnectorError, ConnectionRefusedError):
+                        self._outlier(cluster, ep, None)
+                        failure = Failure.CONNECT
+                    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
+                        self._outlier(cluster, ep, None)
+                        failure = Failure.RESET
+                    else:
+                        self._outlier(cluster, ep, upstream.status)
+                        retry = policy.retriable_status(upstream.status, dict(upstream.headers))
+                        if not (retry and attempt < policy.attempts and cluster.pool.try_retry()):
+                            released = True
+                            return await self._stream_back(request, upstream, cluster, ep, service, attempt + 1,
+                                                           deadline, resp_ops, started)
+                        retries_held += 1
+                        upstream.release()
+                        failure = None
+                    if failure is not None:
+                        if not (policy.retriable_failure(failure) and attempt < policy.attempts
+                                and cluster.pool.try_retry()):
+                            return self._reply(self._failure_reply(failure, attempt), self._dest(service, ep),
+                                               started)
+                        retries_held += 1
+                finally:
+                    cluster.balancer.active[ep.pod] -= 1
+                    if not released:
+                        cluster.pool.release()
+                self.telemetry.retries.labels(cluster.name).inc()
+                tried.add(ep.pod)
+                attempt += 1
+                await asyncio.sleep(policy.backoff(attempt, self.rng))
+        finally:
+            for _ in range(retries_held):
+                cluster.pool.retry_done()
+
+    def _failure_reply(self, failure: Failure, attempt: int) -> LocalReply:
+        if failure is Failure.PER_TRY_TIMEOUT:
+            return TIMEOUT
+        retried = "retried and the latest " if attempt > 0 else ""
+        flags = "URX" if attempt > 0 else ("UF" if failure is Failure.CONNECT else "UC")
+        reason = "connection failure" if failure is Failure.CONNECT else "connection termination"
+        return LocalReply(503, _CONNECT_FAILURE.format(retried=retried, reason=reason), flags)
+
+    def _outlier(self, cluster: Cluster, ep: Endpoint, status: int | None) -> None:
+        if cluster.outlier is not None and cluster.outlier.record(ep.pod, status, self.clock()):
+            log.info("outlier detection ejected %s from %s", ep.pod, cluster.name)
+            self.telemetry.ejections_total.labels(cluster.name).inc()
+            self.telemetry.ejections_active.labels(cluster.name).set(len(cluster.ejected()))
+
+    async def _stream_back(self, request: web.Request, upstream: aiohttp.ClientResponse, cluster: Cluster,
+                           ep: Endpoint, service: Destination, attempts: int, deadline: float | None,
+                           resp_ops: list, started: float) -> web.StreamResponse:
+        dest = self._dest(service, ep)
+        try:
+            out_headers = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP)
+            out_headers[ATTRIBUTION_HEADER] = (
+                f"pod={ep.pod};workload={ep.workload};subset={cluster.subset or ''};region={ep.region};"
+                f"version={ep.label('version') or ''};service={cluster.host};attempts={attempts}")
+            for ops in resp_ops:
+                _apply_ops(out_headers, ops)
+            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=out_headers)
+            length = upstream.content_length
+            if length is not None and "chunked" not in upstream.headers.get("transfer-encoding", "").lower():
+                resp.content_length = length
+            else:
+                resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            flags = ""
+            try:
+                if deadline is None:
+                    async for chunk in upstream.content.iter_any():
+                        await resp.write(chunk)
+                else:
+                    await asyncio.wait_for(self._pump(upstream, resp), max(0.0, deadline - self.clock()))
+            except asyncio.TimeoutError:
+                flags = "UT"  # the route timeout fired mid-stream: Envoy resets the stream
+                request.transport.close() if request.transport else None
+                self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
+                return resp
+            except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                flags = "UPE"  # upstream went away mid-body
+                self._outlier(cluster, ep, None)
+                request.transport.close() if request.transport else None
+                self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
+                return resp
+            await resp.write_eof()
+            self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
+            return resp
+        finally:
+            upstream.release()
+            cluster.pool.release()
+
+    @staticmethod
+    async def _pump(upstream: aiohttp.ClientResponse, resp: web.StreamResponse) -> None:
+        async for chunk in upstream.content.iter_any():
+            await resp.write(chunk)
+
+    # -- mirroring -----------------------------------------------------------
+    def _mirror(self, rule: HTTPRoute, request: web.Request, body: bytes, table: RoutingTable) -> None:
+        targets = []
+        if rule.mirror is not None:
+            pct = rule.mirrorPercentage.value if rule.mirrorPercentage else \
+                (rule.mirrorPercent if rule.mirrorPercent is not None else 100.0)
+            targets.append((rule.mirror, pct))
+        for m in rule.mirrors or []:
+            targets.append((m.destination, m.percentage.value if m.percentage else 100.0))
+        for dest, pct in targets:
+            if self.rng.random() * 100 >= pct:
+                continue
+            cluster = table.cluster(dest.host, dest.subset)
+            if cluster is None:
+                continue
+            headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
+            authority = request.headers.get("host", dest.host).split(":")[0]
+            headers["host"] = f"{authority}-shadow"  # Envoy marks mirrored traffic so
+            task = asyncio.create_task(self._send_mirror(cluster, request.method, request.path_qs, headers, body,
+                                                         Destination(dest.host.split(".")[0],
+                                                                     table.topology.namespace)))
+            self._mirrors.add(task)
+            task.add_done_callback(self._mirrors.discard)
+
+    async def _send_mirror(self, cluster: Cluster, method: str, path: str, headers: CIMultiDict, body: bytes,
+                           service: Destination) -> None:
+        """Fire and forget: the answer is read and dropped; failures touch nobody."""
+        assert self.session is not None
+        started = time.perf_counter()
+        ep = cluster.balancer.choose(self.rng, cluster.ejected())
+        if ep is None:
+            self.telemetry.record(service, 503, "UH", 0.0)
+            return
+        try:
+            async with self.session.request(method, ep.url + path, headers=headers, data=body,
+                                            timeout=aiohttp.ClientTimeout(total=600)) as r:
+                async for _ in r.content.iter_any():
+                    pass
+                self.telemetry.record(self._dest(service, ep), r.status, "",
+                                      (time.perf_counter() - started) * 1000)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            self.telemetry.record(self._dest(service, ep), 503, "UF", (time.perf_counter() - started) * 1000)
+
+    # -- replies and telemetry -----------------------------------------------
+    def _dest(self, service: Destination, ep: Endpoint | None) -> Destination:
+        if ep is None:
+            return service
+        return Destination(service.service, service.namespace, ep.workload, ep.label("version") or UNKNOWN,
+                           ep.label("app") or UNKNOWN, ep.region or UNKNOWN)
+
+    def _reply(self, reply: LocalReply, dest: Destination, started: float) -> web.Response:
+        headers = {"content-type": "text/plain"}
+        if reply.overloaded:
+            headers["x-envoy-overloaded"] = "true"
+        self.telemetry.record(dest, reply.status, reply.flags, (time.perf_counter() - started) * 1000)
+        return web.Response(status=reply.status, text=reply.body, headers=headers)
+
+
+def _cookies(header: str | None) -> dict[str, str]:
+    if not header:
+        return {}
+    c = SimpleCookie()
+    try:
+        c.load(header)
+    except Exception:  # a malformed cookie header hashes as no cookie
+        return {}
+    return {k: m.value for k, m in c.items()}
