@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from harness.diagnostics import ConfigError, Diagnostic
+from harness.diagnostics import ConfigError, Diagnostic, errors_only
 from harness.localstack import prometheus
 from harness.localstack.orchestrator.admin import build_admin_app
 from harness.localstack.orchestrator.core import Orchestrator
@@ -79,7 +79,11 @@ def preflight(opts: StackOptions) -> Topology:
         except ImportError:
             pass
         else:
-            load_mesh_config(list(opts.istio))  # raises ConfigError naming file, object and field
+            config = load_mesh_config(list(opts.istio))  # raises ConfigError naming file, object and field
+            from harness.localstack.mesh.policy import topology_diagnostics
+            cross = errors_only(topology_diagnostics(config, {s.name for s in topology.services}))
+            if cross:
+                raise ConfigError(cross)
     if opts.prometheus and shutil.which("prometheus") is None:
         raise ConfigError(Diagnostic("error", "prometheus", "the 'prometheus' binary is not on PATH",
                                      fix=f"install it with: {prometheus.INSTALL_HINT} (or pass --no-prometheus)"))

@@ -5,6 +5,7 @@ orchestrator, config reloads and outlier-detection ticks."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -57,7 +58,7 @@ class MeshApp:
                                default_host)
         self.endpoints_version = -1
         self.reloads = 0
-        self._mtimes = self._scan()
+        self._digests = self._scan()
         self._tasks: list[asyncio.Task] = []
 
     def _default_host(self) -> str:
@@ -110,26 +111,33 @@ class MeshApp:
                 log.warning("endpoint watch: %s; retrying", exc)
                 await asyncio.sleep(0.5)
 
-    def _scan(self) -> dict[str, float]:
+    def _scan(self) -> dict[str, str]:
+        """A digest of every config file's content. Content, not mtime: file
+        times tick in jiffies, so a truncate and a rewrite can share one."""
         out = {}
         for d in self.istio:
             paths = [d] if d.is_file() else sorted(d.rglob("*.y*ml")) if d.exists() else []
             for p in paths:
                 try:
-                    out[str(p)] = p.stat().st_mtime
+                    out[str(p)] = hashlib.blake2b(p.read_bytes(), digest_size=16).hexdigest()
                 except OSError:
                     pass
         return out
 
     async def _watch_files(self) -> None:
-        """Reload on any change; an invalid edit is logged and the last good
-        config keeps serving."""
+        """Reload on any change, once the files have stopped changing (an
+        editor's truncate-then-write must not be read half-way). An invalid
+        edit is logged and the last good config keeps serving."""
         while True:
             await asyncio.sleep(0.5)
             now = self._scan()
-            if now == self._mtimes:
+            if now == self._digests:
                 continue
-            self._mtimes = now
+            await asyncio.sleep(0.2)
+            settled = self._scan()
+            if settled != now:
+                continue  # still being written; look again on the next round
+            self._digests = settled
             try:
                 self.file_config = load_mesh_config(self.istio)
             except ConfigError as exc:

@@ -23,7 +23,7 @@ from harness.durations import parse_duration
 from harness.yamlsource import SourceDocument, load_documents
 
 __all__ = ["StringMatch", "HTTPMatchRequest", "HTTPRoute", "VirtualService", "DestinationRule", "TrafficPolicy",
-           "MeshConfig", "load_mesh_config", "mesh_diagnostics", "short_host", "seconds"]
+           "MeshConfig", "load_mesh_config", "mesh_diagnostics", "short_host", "seconds", "topology_diagnostics"]
 
 API_GROUP = "networking.istio.io"
 MODERN_VERSION = f"{API_GROUP}/v1"
@@ -409,6 +409,7 @@ class MeshConfig:
     destination_rules: list[DestinationRule] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> file
 
     def destination_rule(self, host: str) -> DestinationRule | None:
         for dr in self.destination_rules:
@@ -563,6 +564,7 @@ def mesh_diagnostics(paths: list[Path]) -> tuple[MeshConfig, list[Diagnostic]]:
                                         line=doc.line(("metadata", "name")), fix="give each object its own name"))
                 continue
             seen[key] = file
+            config.sources[key] = file
             src = Source(file, doc)
             diags.extend(_deprecations(obj, src))
             if isinstance(obj, VirtualService):
@@ -591,3 +593,33 @@ def load_mesh_config(paths: list[Path]) -> MeshConfig:
     if errors:
         raise ConfigError(errors)
     return config
+
+
+def topology_diagnostics(config: MeshConfig, services: set[str]) -> list[Diagnostic]:
+    """Cross-checks against the local topology: every destination names a
+    Service, every subset a route uses is declared in its DestinationRule."""
+    out: list[Diagnostic] = []
+    for vs in config.virtual_services:
+        file = config.sources.get(("VirtualService", vs.metadata.name), "")
+        obj = f"VirtualService/{vs.metadata.name}"
+        for i, rule in enumerate(vs.spec.http or []):
+            dests = [(f"spec.http[{i}].route[{j}].destination", d.destination) for j, d in enumerate(rule.route or [])]
+            if rule.mirror:
+                dests.append((f"spec.http[{i}].mirror", rule.mirror))
+            dests += [(f"spec.http[{i}].mirrors[{j}].destination", m.destination) for j, m in enumerate(rule.mirrors or [])]
+            for where, d in dests:
+                host = short_host(d.host)
+                if host not in services:
+                    out.append(Diagnostic("error", file, f"host '{d.host}' is not a Service of the topology",
+                                          field=f"{where}.host", object=obj,
+                                          fix=f"use one of {sorted(services)} or add the Service to the topology"))
+                    continue
+                if d.subset is None:
+                    continue
+                dr = config.destination_rule(host)
+                if dr is None or d.subset not in {s.name for s in dr.spec.subsets or []}:
+                    out.append(Diagnostic("warning", file, f"subset '{d.subset}' of host '{host}' is not declared in "
+                                          "a DestinationRule; Envoy answers 503 (no cluster) for it",
+                                          field=f"{where}.subset", object=obj,
+                                          fix="declare the subset in the host's DestinationRule"))
+    return out
