@@ -31,58 +31,21 @@ import time
 
 import httpx
 
+from sse_client import percentile, run_streams
+
 ENGINE_PARAMS = {"maxNumSeqs": 4096, "kvCacheTokens": 50_000_000, "decodeStepMs": 20.0, "decodeMsPerSeq": 0.0,
                  "prefillOverheadMs": 0.0, "prefillMsPerToken": 0.0, "enablePrefixCaching": False}
 LATENESS_BUDGET_MS = 5.0
 
 
-class _StreamProtocol(asyncio.Protocol):
-    """A minimal HTTP/1.1 client for one SSE stream: counts token frames as they arrive."""
-
-    def __init__(self, request: bytes, done: asyncio.Future, gaps: list[float]) -> None:
-        self.request, self.done, self.gaps = request, done, gaps
-        self.last: float | None = None
-        self.events = 0
-
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
-        self.transport = transport
-        transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
-        n = data.count(b'"delta":{"content"')
-        if n:
-            if self.last is not None:
-                self.gaps.append(now - self.last)
-            self.last = now
-            self.events += n
-        if b"data: [DONE]" in data:
-            self.transport.close()
-
-    def connection_lost(self, exc) -> None:  # type: ignore[no-untyped-def]
-        if not self.done.done():
-            self.done.set_result(self.events)
-
-
 async def _client(port: int, streams: int, tokens: int) -> dict:
-    loop = asyncio.get_running_loop()
-    body = json.dumps({"model": "llama-3-8b", "messages": [{"role": "user", "content": "bench"}],
-                       "max_tokens": tokens, "stream": True}).encode()
-    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               b"Connection: close\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
-    gaps: list[float] = []
-    futures = []
     t0 = time.perf_counter()
-    for _ in range(streams):
-        fut = loop.create_future()
-        await loop.create_connection(lambda: _StreamProtocol(request, fut, gaps), "127.0.0.1", port)
-        futures.append(fut)
-    events = await asyncio.wait_for(asyncio.gather(*futures), timeout=tokens * 0.02 * 10 + 30)
+    records = await run_streams("127.0.0.1", port, streams, tokens, timeout=tokens * 0.02 * 10 + 30)
     elapsed = time.perf_counter() - t0
-    gaps.sort()
-    return {"events": sum(events), "elapsed_s": elapsed,
-            "client_gap_p50_ms": 1000 * gaps[len(gaps) // 2] if gaps else None,
-            "client_gap_p99_ms": 1000 * gaps[int(len(gaps) * 0.99)] if gaps else None}
+    gaps = [b - a for r in records for a, b in zip(r.tokens, r.tokens[1:])]
+    return {"events": sum(len(r.tokens) for r in records), "elapsed_s": elapsed,
+            "errors": sum(r.error is not None for r in records),
+            "client_gap_p50_ms": 1000 * percentile(gaps, 0.5), "client_gap_p99_ms": 1000 * percentile(gaps, 0.99)}
 
 
 def _client_process(port: int, streams: int, tokens: int, out: mp.Queue) -> None:

@@ -139,6 +139,9 @@ class Engine:
                 next_t = None
                 continue
             end = next_t + result.duration_s
+            # Frames are built while the "GPU" works, so the moment the step
+            # is due costs only the socket writes.
+            frames = self._frames_for(result)
             # uvloop's timers round to whole milliseconds, so a sleep can end up
             # to 1 ms early; sleep again only when more than that remains.
             while (delay := end - clock()) > 0.001:
@@ -148,12 +151,45 @@ class Engine:
             if self.dead:
                 continue
             self.wake_lateness.append(woke - end)
-            self._emit(result, woke, end)
+            self._send(frames, end)
             self.emit_time.append(clock() - woke)
+            self._account(result, woke)
 
-    def _emit(self, result, now: float, due: float) -> None:
-        """Hand out one step's tokens. `due` is when the step's tokens were
-        scheduled; each stream's lateness is measured when its frame is written."""
+    def _frames_for(self, result) -> list[tuple[Flight, bytes | None]]:
+        """This step's token frame per stream (None for non-streaming requests,
+        whose words are collected instead)."""
+        out: list[tuple[Flight, bytes | None]] = []
+        flights = self.flights
+        encoded, plain = OutputWords.ENCODED, OutputWords.PLAIN
+        for seq in result.emitted:
+            f = flights.get(seq.seq_id)
+            if f is None or f.req is None:  # gone, or an embedding (nothing to send)
+                continue
+            word = f.rng.randrange(len(encoded))
+            if f.transport is not None:
+                data = f.prefix + encoded[word] + (f.final_suffix if seq.finished else f.suffix)
+                out.append((f, b"%x\r\n%b\r\n" % (len(data), data)))
+            else:
+                f.pieces.append(plain[word])
+        return out
+
+    def _send(self, frames: list[tuple[Flight, bytes | None]], due: float) -> None:
+        """Write one step's frames; each stream's lateness is measured when its
+        frame is handed to the kernel."""
+        lateness = self.lateness
+        clock = time.perf_counter
+        for f, frame in frames:
+            t = f.transport
+            if t is None or f.done.done():
+                continue
+            if t.is_closing():
+                self._abort(f, "client disconnected")
+                continue
+            t.write(frame)
+            lateness.append(clock() - due)
+
+    def _account(self, result, now: float) -> None:
+        """Metrics and completions for a step whose tokens went out at `now`."""
         m = self.metrics
         if result.prefill_tokens:
             m.prompt_tokens.inc(result.prefill_tokens)
@@ -166,8 +202,6 @@ class Engine:
         self.tokens += len(result.emitted)
         flights = self.flights
         itl = m.itl
-        lateness = self.lateness
-        clock = time.perf_counter
         for seq in result.emitted:
             f = flights.get(seq.seq_id)
             if f is None:
@@ -178,19 +212,6 @@ class Engine:
             else:
                 itl.observe(now - f.last_token_at)
             f.last_token_at = now
-            if f.req is None:  # an embedding: no tokens to send
-                continue
-            word = f.rng.randrange(len(OutputWords.ENCODED))
-            if f.transport is not None:
-                t = f.transport
-                if t.is_closing():
-                    self._abort(f, "client disconnected")
-                    continue
-                data = f.prefix + OutputWords.ENCODED[word] + (f.final_suffix if seq.finished else f.suffix)
-                t.write(b"%x\r\n%b\r\n" % (len(data), data))
-                lateness.append(clock() - due)
-            else:
-                f.pieces.append(OutputWords.PLAIN[word])
         for seq in result.finished:
             f = flights.pop(seq.seq_id, None)
             if f is None:
