@@ -28,10 +28,12 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
-from sse_client import percentile, run_streams
+sys.path.insert(0, str(Path(__file__).parent))
+from sse_client import percentile, run_streams  # noqa: E402
 
 ENGINE_PARAMS = {"maxNumSeqs": 4096, "kvCacheTokens": 50_000_000, "decodeStepMs": 20.0, "decodeMsPerSeq": 0.0,
                  "prefillOverheadMs": 0.0, "prefillMsPerToken": 0.0, "enablePrefixCaching": False}

@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["StreamRecord", "run_streams", "percentile"]
+__all__ = ["StreamRecord", "run_streams", "run_closed_loop", "percentile"]
 
 
 @dataclass
@@ -80,6 +80,40 @@ async def run_streams(host: str, port: int, streams: int, max_tokens: int, heade
         return rec
 
     return await asyncio.wait_for(asyncio.gather(*(one() for _ in range(streams))), timeout)
+
+
+def _request(host: str, max_tokens: int, headers: dict[str, str] | None) -> bytes:
+    body = json.dumps({"model": "llama-3-8b", "messages": [{"role": "user", "content": "bench"}],
+                       "max_tokens": max_tokens, "stream": True}).encode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items()).encode()
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n%b"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%b" % (host.encode(), extra, len(body), body))
+
+
+async def run_closed_loop(host: str, port: int, concurrency: int, seconds: float, max_tokens: int,
+                          stream_seconds: float, headers: dict[str, str] | None = None) -> list[StreamRecord]:
+    """Keep `concurrency` streams in flight for `seconds`: each worker starts a
+    new stream when its last one ends; starts are staggered over one stream's
+    length so arrivals are spread as in steady traffic, not one burst."""
+    loop = asyncio.get_running_loop()
+    request = _request(host, max_tokens, headers)
+    records: list[StreamRecord] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        await asyncio.sleep(stream_seconds * i / concurrency)
+        while time.perf_counter() < stop_at:
+            rec = StreamRecord(started=time.perf_counter())
+            fut = loop.create_future()
+            try:
+                await loop.create_connection(lambda: _Stream(request, rec, fut), host, port)
+                await asyncio.wait_for(fut, stream_seconds * 20 + 10)
+            except (OSError, asyncio.TimeoutError) as exc:
+                rec.error = f"{type(exc).__name__}: {exc}"
+            records.append(rec)
+
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return records
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -77,9 +77,13 @@ def assign_priorities(endpoints: Sequence[Endpoint], setting: LocalityLbSetting 
     entries = list(setting.failoverPriority or []) if setting else []
     uses_locality = any(e.partition("=")[0] in _LOCALITY_LABELS for e in entries)
 
+    # failoverPriority alone ranks by labels only; region order applies when
+    # `failover` is given too (and the priority list does not name locality labels).
+    by_locality = not uses_locality and (not entries or bool(failover_to))
+
     def rank(ep: Endpoint) -> tuple[int, int]:
         by_label = _priority_by_labels(ep, entries, client) if entries else 0
-        return (by_label, 0 if uses_locality else locality_rank(ep))
+        return (by_label, locality_rank(ep) if by_locality else 0)
 
     ranks = sorted({rank(ep) for ep in endpoints})
     return [[ep for ep in endpoints if rank(ep) == r] for r in ranks]

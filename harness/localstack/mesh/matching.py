@@ -111,7 +111,10 @@ def virtual_service_for(services: list[VirtualService], host: str, default_host:
     address (an IP and port) take the default host's VirtualService."""
     name = short_host(host.rsplit(":", 1)[0]) if host else ""
     for wanted in (name, default_host):
-        for vs in services:
-            if any(short_host(h) == wanted or h == "*" for h in vs.spec.hosts):
+        for vs in services:  # an exact host beats a wildcard, as Envoy's domain matching
+            if any(short_host(h) == wanted for h in vs.spec.hosts):
                 return vs
+    for vs in services:
+        if "*" in vs.spec.hosts:
+            return vs
     return None

@@ -123,7 +123,7 @@ class HTTPRetry(_Model):
     retryIgnorePreviousHosts: bool | None = None
     backoff: str | None = None
 
-    _durations = field_validator("perTryTimeout", "backoff")(_check_duration)
+    _durations = field_validator("perTryTimeout", "backoff", mode="before")(_check_duration)
 
 
 class FaultDelay(_Model):
@@ -131,7 +131,7 @@ class FaultDelay(_Model):
     percentage: Percent | None = None
     percent: int | None = Field(None, ge=0, le=100)  # deprecated
 
-    _durations = field_validator("fixedDelay")(_check_duration)
+    _durations = field_validator("fixedDelay", mode="before")(_check_duration)
 
 
 class FaultAbort(_Model):
@@ -174,7 +174,7 @@ class HTTPRoute(_Model):
     corsPolicy: dict[str, Any] | None = None
     headers: Headers | None = None
 
-    _durations = field_validator("timeout")(_check_duration)
+    _durations = field_validator("timeout", mode="before")(_check_duration)
 
     @model_validator(mode="after")
     def _targets(self) -> "HTTPRoute":
@@ -292,7 +292,7 @@ class TCPSettings(_Model):
     maxConnectionDuration: str | None = None
     idleTimeout: str | None = None
 
-    _durations = field_validator("connectTimeout", "maxConnectionDuration", "idleTimeout")(_check_duration)
+    _durations = field_validator("connectTimeout", "maxConnectionDuration", "idleTimeout", mode="before")(_check_duration)
 
 
 class HTTPSettings(_Model):
@@ -305,7 +305,7 @@ class HTTPSettings(_Model):
     useClientProtocol: bool | None = None
     maxConcurrentStreams: int | None = None
 
-    _durations = field_validator("idleTimeout")(_check_duration)
+    _durations = field_validator("idleTimeout", mode="before")(_check_duration)
 
 
 class ConnectionPoolSettings(_Model):
@@ -324,7 +324,7 @@ class OutlierDetection(_Model):
     maxEjectionPercent: int | None = Field(None, ge=0, le=100)
     minHealthPercent: int | None = Field(None, ge=0, le=100)
 
-    _durations = field_validator("interval", "baseEjectionTime")(_check_duration)
+    _durations = field_validator("interval", "baseEjectionTime", mode="before")(_check_duration)
 
 
 class TrafficPolicy(_Model):
@@ -513,7 +513,7 @@ def mesh_diagnostics(paths: list[Path]) -> tuple[MeshConfig, list[Diagnostic]]:
     config of the valid objects and every diagnostic (errors and warnings)."""
     config = MeshConfig()
     diags: list[Diagnostic] = []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str, str], str] = {}
     for path in _files(paths):
         file = str(path)
         config.files.append(file)
@@ -557,14 +557,14 @@ def mesh_diagnostics(paths: list[Path]) -> tuple[MeshConfig, list[Diagnostic]]:
                                 exc.errors(include_url=False)):
                     diags.append(_refine(d, tuple(e["loc"])))
                 continue
-            key = (kind, obj.metadata.name)
+            key = (kind, obj.metadata.namespace or "", obj.metadata.name)
             if key in seen:
                 diags.append(Diagnostic("error", file, f"duplicate {kind} name '{obj.metadata.name}' (first in "
                                         f"{seen[key]})", field="metadata.name", object=name,
                                         line=doc.line(("metadata", "name")), fix="give each object its own name"))
                 continue
             seen[key] = file
-            config.sources[key] = file
+            config.sources[(kind, obj.metadata.name)] = file
             src = Source(file, doc)
             diags.extend(_deprecations(obj, src))
             if isinstance(obj, VirtualService):
@@ -575,7 +575,8 @@ def mesh_diagnostics(paths: list[Path]) -> tuple[MeshConfig, list[Diagnostic]]:
     for dr in config.destination_rules:
         h = short_host(dr.spec.host)
         if h in hosts:
-            diags.append(Diagnostic("warning", "", f"DestinationRules {hosts[h]} and {dr.metadata.name} both set host "
+            diags.append(Diagnostic("warning", config.sources.get(("DestinationRule", dr.metadata.name), ""),
+                                    f"DestinationRules {hosts[h]} and {dr.metadata.name} both set host "
                                     f"{h}; Istio uses the oldest", object=f"DestinationRule/{dr.metadata.name}",
                                     fix="merge them into one"))
         hosts[h] = dr.metadata.name

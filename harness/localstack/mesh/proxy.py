@@ -25,6 +25,7 @@ from harness.localstack.mesh.pool import Overflow
 from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
 from harness.localstack.mesh.routing import Cluster, RoutingTable
 from harness.localstack.mesh.telemetry import UNKNOWN, Destination, MeshTelemetry
+from harness.localstack.mesh.upstream import UpstreamExchange, UpstreamReset, open_exchange
 
 __all__ = ["MeshProxy", "ATTRIBUTION_HEADER", "LocalReply"]
 
@@ -157,32 +158,40 @@ class MeshProxy:
                     remaining = None if deadline is None else max(0.0, deadline - self.clock())
                     limit = min(x for x in (per_try, remaining, float("inf")) if x is not None)
                     route_limited = remaining is not None and (per_try is None or remaining <= per_try)
+                    exchange: UpstreamExchange | None = None
                     try:
-                        upstream = await asyncio.wait_for(
-                            self.session.request(request.method, ep.url + request.path_qs, headers=headers,
-                                                 data=body, allow_redirects=False,
-                                                 timeout=aiohttp.ClientTimeout(sock_connect=cluster.connect_timeout)),
-                            None if limit == float("inf") else limit)
+                        host, port = _address(ep.url)
+                        exchange = await open_exchange(host, port, request.method, request.path_qs, headers, body,
+                                                       min(cluster.connect_timeout, limit))
+                        await asyncio.wait_for(asyncio.shield(exchange.head),
+                                               None if limit == float("inf") else max(0.0, limit))
                     except asyncio.TimeoutError:
                         self._outlier(cluster, ep, None)
+                        if exchange is not None:
+                            exchange.close()
                         if route_limited:
                             return self._reply(TIMEOUT, self._dest(service, ep), started)
-                        failure = Failure.PER_TRY_TIMEOUT
-                    except (aiohttp.ClientConnectorError, ConnectionRefusedError):
-                        self._outlier(cluster, ep, None)
-                        failure = Failure.CONNECT
-                    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
+                        failure = Failure.PER_TRY_TIMEOUT if exchange is not None else Failure.CONNECT
+                    except UpstreamReset:
                         self._outlier(cluster, ep, None)
                         failure = Failure.RESET
+                    except OSError:
+                        self._outlier(cluster, ep, None)
+                        failure = Failure.CONNECT
+                    except BaseException:
+                        if exchange is not None:  # the client went away: drop the upstream request too
+                            exchange.close()
+                        raise
                     else:
-                        self._outlier(cluster, ep, upstream.status)
-                        retry = policy.retriable_status(upstream.status, dict(upstream.headers))
+                        assert exchange is not None
+                        self._outlier(cluster, ep, exchange.status)
+                        retry = policy.retriable_status(exchange.status, dict(exchange.headers))
                         if not (retry and attempt < policy.attempts and cluster.pool.try_retry()):
                             released = True
-                            return await self._stream_back(request, upstream, cluster, ep, service, attempt + 1,
+                            return await self._stream_back(request, exchange, cluster, ep, service, attempt + 1,
                                                            deadline, resp_ops, started)
                         retries_held += 1
-                        upstream.release()
+                        exchange.close()
                         failure = None
                     if failure is not None:
                         if not (policy.retriable_failure(failure) and attempt < policy.attempts
@@ -216,10 +225,11 @@ class MeshProxy:
             self.telemetry.ejections_total.labels(cluster.name).inc()
             self.telemetry.ejections_active.labels(cluster.name).set(len(cluster.ejected()))
 
-    async def _stream_back(self, request: web.Request, upstream: aiohttp.ClientResponse, cluster: Cluster,
+    async def _stream_back(self, request: web.Request, upstream: UpstreamExchange, cluster: Cluster,
                            ep: Endpoint, service: Destination, attempts: int, deadline: float | None,
                            resp_ops: list, started: float) -> web.StreamResponse:
         dest = self._dest(service, ep)
+        flags = ""
         try:
             out_headers = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP)
             out_headers[ATTRIBUTION_HEADER] = (
@@ -227,42 +237,37 @@ class MeshProxy:
                 f"version={ep.label('version') or ''};service={cluster.host};attempts={attempts}")
             for ops in resp_ops:
                 _apply_ops(out_headers, ops)
-            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=out_headers)
-            length = upstream.content_length
-            if length is not None and "chunked" not in upstream.headers.get("transfer-encoding", "").lower():
-                resp.content_length = length
-            else:
+            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason or None, headers=out_headers)
+            if upstream.chunked:
                 resp.enable_chunked_encoding()
+            elif upstream.length is not None:
+                resp.content_length = upstream.length
             await resp.prepare(request)
-            flags = ""
+            await resp.write(b"")  # the head leaves now; body bytes follow it on the raw transport
+            transport = request.transport
+            if transport is None:
+                raise ConnectionResetError("client went away")
+            # Chunked bodies pass with their framing (both sides are chunked), so
+            # the splice is byte for byte; the client side adds the final chunk.
+            upstream.attach(transport.write)
             try:
-                if deadline is None:
-                    async for chunk in upstream.content.iter_any():
-                        await resp.write(chunk)
-                else:
-                    await asyncio.wait_for(self._pump(upstream, resp), max(0.0, deadline - self.clock()))
+                remaining = None if deadline is None else max(0.0, deadline - self.clock())
+                await asyncio.wait_for(asyncio.shield(upstream.finished), remaining)
             except asyncio.TimeoutError:
                 flags = "UT"  # the route timeout fired mid-stream: Envoy resets the stream
-                request.transport.close() if request.transport else None
-                self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
+                transport.close()
                 return resp
-            except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-                flags = "UPE"  # upstream went away mid-body
+            except UpstreamReset:
+                flags = "UPE"  # upstream went away mid-body: the client sees a cut stream
                 self._outlier(cluster, ep, None)
-                request.transport.close() if request.transport else None
-                self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
+                transport.close()
                 return resp
             await resp.write_eof()
-            self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
             return resp
         finally:
-            upstream.release()
+            upstream.close()
             cluster.pool.release()
-
-    @staticmethod
-    async def _pump(upstream: aiohttp.ClientResponse, resp: web.StreamResponse) -> None:
-        async for chunk in upstream.content.iter_any():
-            await resp.write(chunk)
+            self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
 
     # -- mirroring -----------------------------------------------------------
     def _mirror(self, rule: HTTPRoute, request: web.Request, body: bytes, table: RoutingTable) -> None:
@@ -320,6 +325,11 @@ class MeshProxy:
             headers["x-envoy-overloaded"] = "true"
         self.telemetry.record(dest, reply.status, reply.flags, (time.perf_counter() - started) * 1000)
         return web.Response(status=reply.status, text=reply.body, headers=headers)
+
+
+def _address(url: str) -> tuple[str, int]:
+    host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+    return host, int(port)
 
 
 def _cookies(header: str | None) -> dict[str, str]:

@@ -242,6 +242,7 @@ def test_virtual_service_for_unknown_host_takes_default_hosts_service():
 
 
 def test_virtual_service_for_none_when_nothing_fits():
+    """No VirtualService for the Host nor the default host: no route (Istio falls back to the plain Service)."""
     chat = vs("llm-chat", [rule("a")])
     assert virtual_service_for([chat], "other:80", default_host="missing") is None
 
@@ -286,3 +287,16 @@ def test_eighty_twenty_split_statistically():
     got = shares(dests(80, 20), 20_000, seed=4)
     assert got["v2"] == pytest.approx(0.20, abs=0.02)
     assert got["v1"] == pytest.approx(0.80, abs=0.02)
+
+
+def test_virtual_service_for_prefers_exact_host_over_wildcard():
+    """Istio/Envoy virtual host selection: an exact domain match wins over the
+    wildcard `*`, whatever the order of the VirtualServices."""
+    wild, chat = vs("catch-all", [rule("w")], hosts=["*"]), vs("llm-chat", [rule("a")])
+    assert virtual_service_for([wild, chat], "llm-chat.llm.svc.cluster.local:80", default_host="llm-embed") is chat
+
+
+def test_virtual_service_for_wildcard_host_catches_unknown_hosts():
+    """Istio: a VirtualService with host `*` applies to hosts no other one names."""
+    wild, chat = vs("catch-all", [rule("w")], hosts=["*"]), vs("llm-chat", [rule("a")])
+    assert virtual_service_for([chat, wild], "other:80", default_host="missing") is wild

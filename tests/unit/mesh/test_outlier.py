@@ -162,6 +162,7 @@ def test_each_healthy_tick_lowers_the_multiplier_by_one():
 
 
 def test_ejected_host_is_not_ejected_again_while_ejected():
+    """Envoy: an ejected host is not re-ejected (no multiplier growth) by errors recorded while it is out."""
     d = detector()
     eject(d, "h0", now=0.0)
     assert not any(fail(d, "h0", 20, 500, now=1.0))
@@ -182,6 +183,7 @@ def test_default_max_ejection_percent_ejects_nothing_with_four_hosts():
 
 
 def test_default_max_ejection_percent_from_policy_is_ten():
+    """Istio: maxEjectionPercent unset means 10 %."""
     s = OutlierSettings.from_policy(OutlierDetection.model_validate({}))
     assert s.max_ejection_percent == 10
 

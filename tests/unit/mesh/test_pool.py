@@ -69,6 +69,7 @@ def test_release_hands_slot_to_pending_waiter():
 
 
 def test_pending_waiters_are_served_in_fifo_order():
+    """Envoy pending requests are a queue: freed slots go to the oldest waiter first."""
     async def scenario() -> None:
         pool = ConnectionPool(PoolLimits(max_active=1, max_pending=5))
         await pool.acquire()

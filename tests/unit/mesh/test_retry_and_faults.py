@@ -131,6 +131,7 @@ def test_backoff_is_fully_jittered_and_capped(n):
 
 
 def test_default_backoff_base_is_25ms():
+    """Envoy's default retry back-off base is 25 ms (max 250 ms)."""
     assert RetryPolicy.from_route(None).backoff_base == pytest.approx(0.025)
     assert RetryPolicy().backoff(20, random.Random(0)) <= 0.25
 
@@ -145,6 +146,7 @@ def test_abort_100_percent_always_aborts_with_http_status():
 
 
 def test_abort_0_percent_never_aborts():
+    """Istio fault.abort percentage 0: no request is aborted."""
     f = fault({"abort": {"httpStatus": 503, "percentage": {"value": 0}}})
     rng = random.Random(2)
     assert all(fault_draw(f, rng).abort_status is None for _ in range(1000))
@@ -176,6 +178,7 @@ def test_delay_and_abort_are_drawn_independently():
 
 
 def test_delay_100_percent_and_abort_100_percent_both_apply():
+    """Envoy fault filter: a request can be both delayed and then aborted."""
     f = fault({"delay": {"fixedDelay": "250ms", "percentage": {"value": 100}},
                "abort": {"httpStatus": 429, "percentage": {"value": 100}}})
     d = fault_draw(f, random.Random(5))
