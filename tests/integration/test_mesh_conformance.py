@@ -246,6 +246,46 @@ def test_killed_pod_is_retried_only_when_retry_on_allows(stack: StackHandle, cli
     eventually(lambda: any(p["name"] == victim and p["ready"] for p in stack.pods()), 20, "eu-west back")
 
 
+def _reset_mid_request(stack: StackHandle, client: httpx.Client, test: str) -> httpx.Response:
+    """Send a request that sticks on a hanging pod, then kill that pod's
+    container: the proxy sees the connection reset before any header."""
+    wait_no_ejections(stack)
+    victim = "chat-v1-us-east-0"
+    set_fault(stack, victim, kind="hang")
+    result: list[httpx.Response] = []
+    try:
+        for _ in range(10):  # round robin: some requests land on the other pod and finish
+            t = threading.Thread(target=lambda: result.append(ask(client, {"x-test": test})))
+            t.start()
+            stuck = eventually(lambda: t.is_alive() and cluster_info(stack, "outbound|8000|east-v1|")
+                               ["inflight"].get(victim) or not t.is_alive(), 10, "the request to land")
+            if t.is_alive() and stuck:
+                break
+            t.join()
+        else:
+            raise AssertionError("no request reached the hanging pod")
+        httpx.post(f"{stack.state.admin}/pods/{victim}/kill").raise_for_status()
+        t.join(timeout=30)
+    finally:
+        eventually(lambda: any(p["name"] == victim and p["ready"] for p in stack.pods()), 30, "the pod back")
+    return result[-1]
+
+
+def test_pod_killed_mid_request_is_retried_when_retry_on_has_reset(stack: StackHandle,
+                                                                   client: httpx.Client) -> None:
+    r = _reset_mid_request(stack, client, "reset-retried")
+    assert r.status_code == 200
+    assert upstream(r)["pod"] == "chat-v1-us-east-1" and upstream(r)["attempts"] == "2"
+
+
+def test_pod_killed_mid_request_is_not_retried_by_the_default_policy(stack: StackHandle,
+                                                                     client: httpx.Client) -> None:
+    # Istio's default retryOn (connect-failure, refused-stream, unavailable, ...) has no `reset`
+    r = _reset_mid_request(stack, client, "reset-default")
+    assert r.status_code == 503
+    assert r.text == "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+
+
 def test_pending_overflow_is_503_with_x_envoy_overloaded(client: httpx.Client) -> None:
     # narrow: 1 connection, 1 pending; three long requests at once
     def long(_: int) -> httpx.Response:

@@ -126,6 +126,30 @@ def test_bad_topology_is_one_line_and_starts_nothing(state_dir: Path, tmp_path: 
     assert not processes_of(state_dir)
 
 
+def test_bad_istio_policy_is_one_line_and_starts_nothing(state_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "vs.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: chat}\nspec:\n"
+        "  hosts: [llm-chat]\n  http:\n  - route:\n    - destination: {host: llm-chat}\n"
+        "      match: [{headers: {x: {exact: y}}}]\n")
+    r = run(["stack", "up", "--detach", "--topology", str(SMALL), "--istio", str(tmp_path)], state_dir)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "vs.yaml:9" in lines[0] and "VirtualService/chat" in lines[0]
+    assert "spec.http[0].route[0].match" in lines[0] and "move 'match' up" in lines[0]
+    assert not processes_of(state_dir)
+
+
+def test_istio_host_missing_from_topology_is_named(state_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "vs.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: chat}\nspec:\n"
+        "  hosts: [llm-chat]\n  http:\n  - route:\n    - destination: {host: nowhere}\n")
+    r = run(["stack", "up", "--detach", "--topology", str(SMALL), "--istio", str(tmp_path)], state_dir)
+    assert r.returncode == 2
+    assert "host 'nowhere' is not a Service of the topology" in r.stderr
+    assert not processes_of(state_dir)
+
+
 def test_missing_prometheus_binary_is_named(state_dir: Path) -> None:
     # A PATH with python but without prometheus.
     r = run(["stack", "up", "--detach", "--topology", str(SMALL), "--no-mesh"], state_dir,

@@ -184,6 +184,7 @@ class MeshApp:
                 out.append({"name": c.name, "host": c.host, "subset": c.subset,
                             "levels": [[e.pod for e in lvl] for lvl in c.balancer.levels],
                             "ejected": sorted(ejected), "active": c.pool.active, "pending": c.pool.pending,
+                            "inflight": {p: n for p, n in c.balancer.active.items() if n},
                             "ejections": {h: s.ejections for h, s in (c.outlier.hosts.items() if c.outlier else [])}})
             return web.json_response({"clusters": out})
 
