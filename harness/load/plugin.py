@@ -1,0 +1,170 @@
+"""What every locustfile using `harness.load` gets, through Locust's event
+hooks: a RequestRecord sink (`--records FILE`, JSON lines), CI thresholds
+that set the exit code, and an "LLM" tab in the web UI.
+
+Imported by `harness.load.users`, so a plain `locust -f profile.py` has it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import deque
+from typing import Any
+
+from locust import events
+
+from harness.load.records import RequestRecord
+from harness.load.thresholds import Thresholds, evaluate, percentile
+
+__all__ = ["RecordSink", "SINK"]
+
+log = logging.getLogger("harness.load")
+THRESHOLD_EXIT_CODE = 3
+
+
+class RecordSink:
+    """Collects records in memory (for the UI and thresholds) and, when asked,
+    appends them to a JSON-lines file as they finish."""
+
+    def __init__(self, keep: int = 200_000) -> None:
+        self.records: deque[RequestRecord] = deque(maxlen=keep)
+        self.finished_at: deque[float] = deque(maxlen=keep)
+        self.started = time.monotonic()
+        self._file = None
+
+    def open(self, path: str | None) -> None:
+        if path:
+            self._file = open(path, "a", buffering=1)
+
+    def add(self, record: RequestRecord) -> None:
+        self.records.append(record)
+        self.finished_at.append(time.monotonic())
+        if self._file is not None:
+            self._file.write(record.to_json() + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def reset(self) -> None:
+        self.records.clear()
+        self.finished_at.clear()
+        self.started = time.monotonic()
+
+    def ui_rows(self, window_s: float = 10.0) -> list[dict[str, Any]]:
+        """Per request name: TTFT/ITL percentiles, and output tokens/s over the last window."""
+        now = time.monotonic()
+        by_name: dict[str, list[tuple[float, RequestRecord]]] = {}
+        for t, r in zip(self.finished_at, self.records):
+            name = f"{r.api}{' stream' if r.stream else ''} [{r.scenario}]"
+            by_name.setdefault(name, []).append((t, r))
+        rows = []
+        for name, items in sorted(by_name.items()):
+            ok = [r for _, r in items if r.ok]
+            ttft = [r.ttft_s * 1000 for r in ok if r.ttft_s is not None]
+            itl = [g * 1000 for r in ok for g in r.itl_s]
+            recent = sum(r.output_tokens or 0 for t, r in items if r.ok and now - t <= window_s)
+            span = min(window_s, max(1e-9, now - self.started))
+
+            def fmt(v: float) -> str:
+                return "" if math.isnan(v) else f"{v:.1f}"
+
+            rows.append({"name": name, "requests": len(items), "failures": len(items) - len(ok),
+                         "ttft_p50": fmt(percentile(ttft, 0.5)), "ttft_p95": fmt(percentile(ttft, 0.95)),
+                         "ttft_p99": fmt(percentile(ttft, 0.99)), "itl_p50": fmt(percentile(itl, 0.5)),
+                         "itl_p99": fmt(percentile(itl, 0.99)), "tokens_per_s": f"{recent / span:.0f}"})
+        return rows
+
+
+SINK = RecordSink()
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any, **_: Any) -> None:
+    group = parser.add_argument_group("harness LLM load")
+    group.add_argument("--records", default="", help="append one JSON RequestRecord per request to this file")
+    group.add_argument("--max-error-rate", type=float, default=None, help="fail the run above this error rate (0..1)")
+    group.add_argument("--max-ttft-p95-ms", type=float, default=None)
+    group.add_argument("--max-ttft-p99-ms", type=float, default=None)
+    group.add_argument("--max-itl-p99-ms", type=float, default=None)
+    group.add_argument("--max-e2e-p95-ms", type=float, default=None)
+    group.add_argument("--min-output-tokens-per-s", type=float, default=None)
+
+
+def _thresholds(options: Any) -> Thresholds:
+    def opt(name: str) -> Any:
+        return getattr(options, name, None)
+
+    return Thresholds(max_error_rate=opt("max_error_rate"), max_ttft_p95_ms=opt("max_ttft_p95_ms"),
+                      max_ttft_p99_ms=opt("max_ttft_p99_ms"), max_itl_p99_ms=opt("max_itl_p99_ms"),
+                      max_e2e_p95_ms=opt("max_e2e_p95_ms"),
+                      min_output_tokens_per_s=opt("min_output_tokens_per_s"))
+
+
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    SINK.open(getattr(options, "records", "") if options else "")
+    if environment.web_ui is not None:
+        _extend_web_ui(environment)
+
+
+@events.request.add_listener
+def _on_request(context: dict | None = None, **_: Any) -> None:
+    record = (context or {}).get("record")
+    if isinstance(record, RequestRecord):
+        SINK.add(record)
+
+
+@events.reset_stats.add_listener
+def _on_reset() -> None:
+    SINK.reset()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_: Any) -> None:
+    try:
+        thresholds = _thresholds(environment.parsed_options) if environment.parsed_options else Thresholds()
+        if thresholds.any:
+            duration = time.monotonic() - SINK.started
+            results = evaluate(SINK.records, thresholds, duration)
+            failed = [r for r in results if not r.passed]
+            for r in results:
+                log.info("threshold %s", r)
+            if failed:
+                print("LLM thresholds missed:\n  " + "\n  ".join(str(r) for r in failed), flush=True)
+                environment.process_exit_code = THRESHOLD_EXIT_CODE
+            else:
+                print("LLM thresholds met: " + "; ".join(str(r) for r in results), flush=True)
+    finally:
+        SINK.close()
+
+
+def _extend_web_ui(environment: Any) -> None:
+    """An "LLM" tab next to Locust's own: TTFT and ITL percentiles and output
+    tokens/s per request name, refreshed with the stats (modern UI's extension
+    points: extended_tabs / extended_tables / extended_stats)."""
+    from flask import request as flask_request
+
+    web_ui = environment.web_ui
+    web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": "llm"}]
+    web_ui.template_args["extended_tables"] = [{"key": "llm", "structure": [
+        {"key": "name", "title": "Name"}, {"key": "requests", "title": "Requests"},
+        {"key": "failures", "title": "Failures"}, {"key": "ttft_p50", "title": "TTFT p50 (ms)"},
+        {"key": "ttft_p95", "title": "TTFT p95 (ms)"}, {"key": "ttft_p99", "title": "TTFT p99 (ms)"},
+        {"key": "itl_p50", "title": "ITL p50 (ms)"}, {"key": "itl_p99", "title": "ITL p99 (ms)"},
+        {"key": "tokens_per_s", "title": "Output tokens/s (10 s)"}]}]
+
+    @web_ui.app.after_request
+    def _llm_stats(response: Any) -> Any:
+        if flask_request.path != "/stats/requests" or response.status_code != 200:
+            return response
+        data = response.get_json(silent=True)
+        if isinstance(data, dict):
+            data["extended_stats"] = [{"key": "llm", "data": SINK.ui_rows()}]
+            response.set_data(json.dumps(data))
+        return response
