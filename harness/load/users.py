@@ -48,6 +48,7 @@ class LLMUser(User):
     traffic: ClassVar[TrafficMix] = TrafficMix()
     seed: ClassVar[int] = 0
     attribution_header: ClassVar[str] = "x-mesh-upstream"
+    extra_headers: ClassVar[dict[str, str]] = {}  # sent with every request
     itl_rows: ClassVar[Literal["each", "mean", "none"]] = "each"
     connect_timeout: ClassVar[float] = 10.0
     read_timeout: ClassVar[float] = 300.0
@@ -114,7 +115,7 @@ class LLMUser(User):
                             user_id=traits.user_id, latency_origin="intended" if intended is not None else "send")
         path = "/v1/chat/completions" if self.api == "chat" else "/v1/completions"
         payload = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **traits.headers}
+        headers = {"Content-Type": "application/json", **self.extra_headers, **traits.headers}
         sent = time.perf_counter()
         origin = intended if intended is not None else sent
         rec.send_lag_s = max(0.0, sent - origin)
