@@ -86,6 +86,7 @@ class Engine:
         self._loop_task: asyncio.Task | None = None
         self.lateness: deque[float] = deque(maxlen=500_000)  # per token frame written
         self.wake_lateness: deque[float] = deque(maxlen=100_000)  # per step
+        self.ttfts: deque[float] = deque(maxlen=100_000)  # the engine's own TTFT per request
         self.emit_time: deque[float] = deque(maxlen=200_000)
         self.steps = 0
         self.tokens = 0
@@ -209,6 +210,7 @@ class Engine:
             if f.first_token_at is None:
                 f.first_token_at = now
                 m.ttft.observe(now - f.arrival)
+                self.ttfts.append(now - f.arrival)
             else:
                 itl.observe(now - f.last_token_at)
             f.last_token_at = now
@@ -314,6 +316,7 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         lat = sorted(self.lateness)
         wake = sorted(self.wake_lateness)
+        ttft = sorted(self.ttfts)
         emit = sorted(self.emit_time)
 
         def pct(values: list[float], q: float) -> float | None:
@@ -326,12 +329,14 @@ class Engine:
                 "kv_cache_usage": self.scheduler.kv_usage, "preemptions": self.scheduler.preemptions_total,
                 "lateness_ms": {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "max": pct(lat, 1.0),
                                 "samples": len(lat)},
+                "ttft_ms": {"p50": pct(ttft, 0.5), "p99": pct(ttft, 0.99), "samples": len(ttft)},
                 "wake_lateness_ms": {"p50": pct(wake, 0.5), "p99": pct(wake, 0.99), "max": pct(wake, 1.0)},
                 "emit_ms": {"p50": pct(emit, 0.5), "p99": pct(emit, 0.99), "max": pct(emit, 1.0)}}
 
     def reset_stats(self) -> None:
         self.lateness.clear()
         self.wake_lateness.clear()
+        self.ttfts.clear()
         self.emit_time.clear()
         self.steps = self.tokens = 0
 
