@@ -1,0 +1,1 @@
+"""Chaos actions, probes, journal and rollback (Chaos Toolkit `python` providers)."""

@@ -1,0 +1,5 @@
+"""Target drivers: one protocol (`base.Target`), two platforms (`local`, `kubernetes`)."""
+
+from harness.targets.base import NothingMatched, PodInfo, Target, TargetError, TargetUnsupported, get_target
+
+__all__ = ["Target", "PodInfo", "TargetError", "NothingMatched", "TargetUnsupported", "get_target"]

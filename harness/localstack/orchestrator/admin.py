@@ -105,7 +105,7 @@ async def deployments(request: web.Request) -> web.Response:
     for d in orch.topology.deployments:
         pods = orch.deployment_pods(d.name)
         out.append({
-            "name": d.name, "region": d.region, "labels": d.labels,
+            "name": d.name, "region": d.region, "labels": {**d.labels, "region": d.region},
             "replicas": orch.desired[d.name], "pods": len(pods),
             "available": sum(1 for p in pods if p.ready and not p.region_down),
         })

@@ -1,0 +1,62 @@
+"""`harness chaos run EXPERIMENT` and `harness chaos rollback --journal F`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from harness.chaos.actions import rollback_journal
+from harness.chaos.journal import Journal
+from harness.diagnostics import ConfigError, Diagnostic
+
+app = typer.Typer(help="Chaos Toolkit experiments with journaled, always-rolled-back faults")
+out = Console(highlight=False)
+
+
+@app.command("run")
+def run(
+    experiment: Path = typer.Argument(..., help="a Chaos Toolkit experiment (experiments/*.yaml)"),
+    target: str = typer.Option("local", "--target", help="local or kube"),
+    stack: str = typer.Option("default", "--stack", help="the local stack to act on"),
+    namespace: Optional[str] = typer.Option(None, "--namespace"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan; inject nothing"),
+    journal: Optional[Path] = typer.Option(None, "--journal", help="fault journal (JSON lines)"),
+    ctk_journal: Optional[Path] = typer.Option(None, "--ctk-journal", help="write Chaos Toolkit's run journal here"),
+    guard_service: Optional[str] = typer.Option(None, "--guard-service", help="abort if this service's availability"),
+    guard_availability: float = typer.Option(0.5, "--guard-availability", help="... drops below this (30 s window)"),
+) -> None:
+    from harness.chaos.runner import ChaosRun, Guard
+
+    if target not in ("local", "kube"):
+        raise ConfigError(Diagnostic("error", "--target", f"unknown target {target!r}", fix="use local or kube"))
+    guard = None
+    if guard_service:
+        from harness.chaos.probes import slo_availability
+
+        cfg = {"harness_target": target, "harness_stack": stack}
+        guard = Guard(lambda: slo_availability(guard_service, "30s", cfg), guard_availability,
+                      description=f"availability of {guard_service}")
+    outcome = ChaosRun(experiment, target, stack, namespace, dry_run, journal, guard, ctk_journal).run()
+    out.print(f"experiment {experiment.name}: {outcome.status}"
+              f"{' (deviated)' if outcome.deviated else ''}{': ' + outcome.reason if outcome.reason else ''}")
+    for r in outcome.rollbacks:
+        out.print(f"  rollback {r['action']} ({r['id']}): {'ok' if r['rolled_back'] else 'FAILED: ' + r['error']}")
+    out.print(f"fault journal: {outcome.journal_path}")
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command("rollback")
+def rollback(journal: Path = typer.Option(..., "--journal", help="the fault journal a run left")) -> None:
+    """Undo every fault a (crashed) run's journal still holds."""
+    if not journal.is_file():
+        raise ConfigError(Diagnostic("error", str(journal), "no such journal file", field="--journal",
+                                     fix="pass the path `harness chaos run` printed"))
+    results = rollback_journal(Journal(journal))
+    if not results:
+        out.print("nothing to roll back")
+    for r in results:
+        out.print(f"rollback {r['action']} ({r['id']}): {'ok' if r['rolled_back'] else 'FAILED: ' + r['error']}")
+    raise typer.Exit(0 if all(r["rolled_back"] for r in results) else 1)

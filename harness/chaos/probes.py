@@ -1,0 +1,120 @@
+"""Chaos Toolkit probes (module `harness.chaos.probes`): is the service
+answering, are the pods ready, what do the SLO metrics say. A probe that
+cannot measure (no data, Prometheus down) fails; it never reports a pass."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import httpx
+
+from harness.chaos.actions import _failed
+from harness.targets.base import NothingMatched, TargetError, get_target
+
+__all__ = ["gateway_success_ratio", "pods_ready", "slo_availability", "slo_ttft_p95_ms", "endpoint_health"]
+
+Configuration = dict[str, Any] | None
+
+
+def _gateway(configuration: Configuration) -> str:
+    cfg = configuration or {}
+    if cfg.get("harness_gateway_url"):
+        return str(cfg["harness_gateway_url"]).rstrip("/")
+    if str(cfg.get("harness_target", "local")) == "local":
+        from harness.localstack.state import read_state
+
+        state = read_state(str(cfg.get("harness_stack", "default")))
+        if state is not None and state.gateway:
+            return state.gateway
+    raise _failed("no gateway URL: set configuration harness_gateway_url (or run a local stack)")
+
+
+def _prometheus(configuration: Configuration) -> str:
+    cfg = configuration or {}
+    url = cfg.get("harness_prometheus_url") or os.environ.get("HARNESS_PROMETHEUS_URL")
+    if not url and str(cfg.get("harness_target", "local")) == "local":
+        from harness.localstack.state import read_state
+
+        state = read_state(str(cfg.get("harness_stack", "default")))
+        url = state.prometheus if state else None
+    if not url:
+        raise _failed("no Prometheus URL: set configuration harness_prometheus_url")
+    return str(url)
+
+
+def gateway_success_ratio(requests: int = 10, headers: dict[str, str] | None = None, model: str = "llama-3-8b",
+                          max_tokens: int = 2, timeout: float = 30.0, configuration: Configuration = None,
+                          secrets: Any = None) -> float:
+    """Send `requests` small chat completions through the gateway; the share answered 200."""
+    url = f"{_gateway(configuration)}/v1/chat/completions"
+    body = {"model": model, "messages": [{"role": "user", "content": "probe"}], "max_tokens": max_tokens}
+    ok = 0
+    with httpx.Client(timeout=timeout) as client:
+        for _ in range(requests):
+            try:
+                ok += client.post(url, json=body, headers=headers or {}).status_code == 200
+            except httpx.HTTPError:
+                pass
+    return ok / requests
+
+
+def pods_ready(selector: str, namespace: str | None = None, configuration: Configuration = None,
+               secrets: Any = None) -> int:
+    """How many pods matching the selector are ready (a selector matching nothing fails)."""
+    try:
+        return sum(p.ready for p in get_target(configuration).list_pods(selector, namespace))
+    except (NothingMatched, TargetError) as exc:
+        raise _failed(str(exc)) from None
+
+
+def endpoint_health(selector: str, namespace: str | None = None, configuration: Configuration = None,
+                    secrets: Any = None) -> float:
+    """Share of matching engines whose /health answers 200 (local), or that are ready (Kubernetes)."""
+    try:
+        pods = get_target(configuration).list_pods(selector, namespace)
+    except TargetError as exc:
+        raise _failed(str(exc)) from None
+    healthy = 0
+    for p in pods:
+        if p.url:
+            try:
+                healthy += httpx.get(f"{p.url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                pass
+        else:
+            healthy += p.ready
+    return healthy / len(pods)
+
+
+def _query(configuration: Configuration, promql: str) -> float:
+    from prometheus_api_client import PrometheusConnect
+
+    try:
+        result = PrometheusConnect(url=_prometheus(configuration), disable_ssl=True).custom_query(promql)
+    except Exception as exc:  # connection refused, bad query...
+        raise _failed(f"Prometheus query failed ({exc}); the probe is inconclusive") from None
+    if not result:
+        raise _failed(f"no data for {promql!r}; the probe is inconclusive")
+    value = float(result[0]["value"][1])
+    if math.isnan(value):
+        raise _failed(f"{promql!r} is NaN (no traffic in the window); the probe is inconclusive")
+    return value
+
+
+def slo_availability(service: str, window: str = "30s", configuration: Configuration = None,
+                     secrets: Any = None) -> float:
+    """Share of non-5xx responses for a service over the window, from istio_requests_total."""
+    sel = f'destination_service_name="{service}"'
+    q = (f'sum(rate(istio_requests_total{{{sel},response_code!~"5.."}}[{window}])) / '
+         f'sum(rate(istio_requests_total{{{sel}}}[{window}]))')
+    return _query(configuration, q)
+
+
+def slo_ttft_p95_ms(model: str = "llama-3-8b", window: str = "30s", configuration: Configuration = None,
+                    secrets: Any = None) -> float:
+    """The engines' TTFT p95 over the window, in ms (vLLM's histogram)."""
+    q = (f'1000 * histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket'
+         f'{{model_name="{model}"}}[{window}])))')
+    return _query(configuration, q)
