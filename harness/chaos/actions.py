@@ -106,17 +106,30 @@ def _confirm(journal: Journal, entry: Entry, check: Callable[[], str | None], ti
     raise _failed(f"{entry.action}: the fault did not take effect within {timeout:.0f}s: {reason}")
 
 
+def _population(target: Target, pods: list[PodInfo], namespace: str | None) -> int:
+    """The blast radius is measured against the whole workload (every pod of
+    the same `app`), not against the selector, which may be narrow on purpose."""
+    app = pods[0].labels.get("app") if pods else None
+    if not app:
+        return len(pods)
+    try:
+        return max(len(pods), len(target.list_pods(f"app={app}", namespace)))
+    except TargetError:
+        return len(pods)
+
+
 def _pick(pods: list[PodInfo], count: int | None, percent: float | None, max_blast: float,
-          seed: int | None, what: str) -> list[PodInfo]:
+          seed: int | None, what: str, population: int | None = None) -> list[PodInfo]:
     total = len(pods)
     n = count if count is not None else max(1, round(total * (percent or 0) / 100))
     if n < 1:
         raise _failed(f"{what}: nothing to do (count {count}, percent {percent})")
     if n > total:
         raise _failed(f"{what}: asked for {n} pods but the selector matches {total}")
-    if 100.0 * n / total > max_blast:
-        raise _failed(f"{what}: {n} of {total} pods is {100.0 * n / total:.0f}%, above the blast-radius cap of "
-                      f"{max_blast:.0f}% (configuration harness_max_blast_percent)")
+    whole = population or total
+    if 100.0 * n / whole > max_blast:
+        raise _failed(f"{what}: {n} of the workload's {whole} pods is {100.0 * n / whole:.0f}%, above the "
+                      f"blast-radius cap of {max_blast:.0f}% (configuration harness_max_blast_percent)")
     ready = sorted([p for p in pods if p.ready], key=lambda p: p.name) or sorted(pods, key=lambda p: p.name)
     rng = random.Random(seed)
     return rng.sample(ready, min(n, len(ready)))
@@ -141,7 +154,8 @@ def kill_pods(selector: str, count: int | None = None, percent: float | None = N
     ready again as before."""
     target, journal = _context(configuration)
     pods = _select(target, selector, namespace)
-    victims = _pick(pods, count, percent, _max_blast(configuration), seed, "kill_pods")
+    victims = _pick(pods, count, percent, _max_blast(configuration), seed, "kill_pods",
+                    _population(target, pods, namespace))
     ready_before = sum(p.ready for p in pods)
     entry = _begin(journal, "kill_pods", configuration, {"selector": selector, "pods": [p.name for p in victims]},
                    "wait_ready", {"selector": selector, "namespace": namespace, "ready": ready_before})
@@ -175,7 +189,8 @@ def _engine_fault_action(action: str, fault: dict[str, Any], selector: str, coun
     pods = _select(target, selector, namespace)
     if count is None and percent is None:
         percent = 100.0 * 1 / len(pods)  # one pod
-    victims = _pick(pods, count, percent, _max_blast(configuration), seed, action)
+    victims = _pick(pods, count, percent, _max_blast(configuration), seed, action,
+                    _population(target, pods, namespace))
     entry = _begin(journal, action, configuration, {"selector": selector, "fault": fault,
                                                     "pods": [p.name for p in victims]},
                    "clear_engine_fault", {"selector": selector, "namespace": namespace,
@@ -306,9 +321,12 @@ def _istio_fault(action: str, virtual_service: str, fault: dict[str, Any], route
     journal.mark(entry, "injected")
 
     def applied() -> str | None:
-        current = target.get_istio("VirtualService", virtual_service, namespace)
-        faulted = [r for r in current.get("spec", {}).get("http", []) if r.get("fault") == fault]
-        return None if faulted else "the VirtualService read back carries no such fault"
+        rules = target.get_istio("VirtualService", virtual_service, namespace).get("spec", {}).get("http", [])
+        wanted = "harness-fault" if header else route
+        targeted = [r for r in rules if wanted is None or r.get("name") == wanted]
+        if targeted and all(r.get("fault") == fault for r in targeted):
+            return None
+        return f"the VirtualService read back has no such fault on {wanted or 'its rules'}"
 
     _confirm(journal, entry, applied)
     return {"virtual_service": virtual_service, "fault": fault, "route": route, "header": header}

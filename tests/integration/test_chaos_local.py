@@ -1,0 +1,248 @@
+"""Each chaos action and its rollback against a running local stack, the
+run-level guarantees (rollback after an exception, after SIGINT, from a
+crashed run's journal), guards, dry runs, and fault confirmation failing
+when an injection silently does not happen."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from harness.chaos import actions
+from harness.chaos.journal import Journal
+from harness.chaos.runner import ChaosRun
+from harness.localstack.testing import StackHandle, eventually, running_stack
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent / "fixtures"
+V1_EAST = "app=chat,version=v1,region=us-east"
+CHAT = {"model": "llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
+    state = tmp_path_factory.mktemp("state")
+    with running_stack(topology=FIXTURES / "mesh" / "topology.yaml", istio=[FIXTURES / "mesh" / "istio"],
+                       prometheus=False, state_dir=state) as handle:
+        os.environ["HARNESS_STATE_DIR"] = str(state)  # the actions find the stack by name through it
+        yield handle
+
+
+@pytest.fixture
+def config(stack: StackHandle, tmp_path: Path) -> dict[str, Any]:
+    return {"harness_target": "local", "harness_stack": stack.state.name,
+            "harness_journal": str(tmp_path / "journal.jsonl")}
+
+
+def ready(stack: StackHandle, selector: str) -> list[str]:
+    return sorted(p["name"] for p in stack.pods(selector=selector, ready=True))
+
+
+def vs(stack: StackHandle) -> dict:
+    return httpx.get(f"{stack.state.mesh_admin}/apis/networking.istio.io/v1/namespaces/llm/virtualservices/chat").json()
+
+
+def pinned_rule(stack: StackHandle) -> dict:
+    return next(r for r in vs(stack)["spec"]["http"] if r["name"] == "pinned-v1")
+
+
+def faults(stack: StackHandle, pod: str) -> dict:
+    url = next(p["url"] for p in stack.pods() if p["name"] == pod)
+    return httpx.get(f"{url}/admin/faults").json()["active"]
+
+
+def ask(stack: StackHandle, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{stack.state.gateway}/v1/chat/completions", json=CHAT, headers=headers or {}, timeout=30)
+
+
+def states(config: dict) -> list[str]:
+    return [e.state for e in Journal(config["harness_journal"]).entries()]
+
+
+# -- actions and their rollbacks --------------------------------------------------------
+
+def test_kill_pods_and_rollback_waits_for_replacements(stack: StackHandle, config: dict) -> None:
+    before = ready(stack, V1_EAST)
+    assert len(before) == 2
+    out = actions.kill_pods(V1_EAST, count=1, seed=3, configuration=config)
+    assert len(out["killed"]) == 1 and out["killed"][0] in before
+    assert states(config) == ["confirmed"]
+    actions.rollback_all(configuration=config)
+    assert len(ready(stack, V1_EAST)) == 2
+    assert states(config) == ["rolled_back"]
+
+
+def test_blast_radius_cap_refuses_and_touches_nothing(stack: StackHandle, config: dict) -> None:
+    from chaoslib.exceptions import ActivityFailed
+
+    before = ready(stack, V1_EAST)
+    # 3 of the workload's 5 chat pods is 60%
+    with pytest.raises(ActivityFailed, match="3 of the workload's 5 pods is 60%, above the blast-radius cap of 50%"):
+        actions.kill_pods("app=chat,region=us-east", count=3, configuration=config)
+    assert ready(stack, V1_EAST) == before and states(config) == []
+
+
+def test_selector_matching_nothing_is_an_error(config: dict) -> None:
+    from chaoslib.exceptions import ActivityFailed
+
+    with pytest.raises(ActivityFailed, match="matches no pod"):
+        actions.kill_pods("app=nothing-here", count=1, configuration=config)
+    assert states(config) == []
+
+
+def test_engine_faults_are_set_confirmed_and_cleared(stack: StackHandle, config: dict) -> None:
+    out = actions.engine_slowdown("app=chat,region=us-west", factor=4, count=1, configuration=config)
+    pod = out["pods"][0]
+    assert faults(stack, pod) == {"slow": {"kind": "slow", "factor": 4.0}}
+    actions.error_rate("app=chat,region=us-west", rate=1.0, status=500, count=1, configuration=config)
+    assert set(faults(stack, pod)) == {"slow", "error_rate"}
+    actions.rollback_all(configuration=config)
+    assert faults(stack, pod) == {}
+
+
+def test_gpu_oom_kills_the_engine_and_the_pod_comes_back(stack: StackHandle, config: dict) -> None:
+    pod = "chat-v1-eu-west-0"
+    restarts = next(p["restarts"] for p in stack.pods() if p["name"] == pod)
+    actions.gpu_oom("app=chat,region=eu-west", count=1, exit_after_s=0.5, configuration=config)
+    eventually(lambda: next(p["restarts"] for p in stack.pods() if p["name"] == pod) > restarts, 15,
+               "the engine to exit and restart")
+    actions.rollback_all(configuration=config)
+    eventually(lambda: pod in ready(stack, "app=chat,region=eu-west"), 20, "the pod ready again")
+
+
+def test_inject_abort_on_one_route_and_restore(stack: StackHandle, config: dict) -> None:
+    original = vs(stack)
+    actions.inject_abort("chat", http_status=503, percentage=100, route="pinned-v1", configuration=config)
+    r = ask(stack, {"x-version": "v1"})
+    assert (r.status_code, r.text) == (503, "fault filter abort")
+    assert ask(stack).status_code == 200  # other routes untouched
+    actions.rollback_all(configuration=config)
+    assert ask(stack, {"x-version": "v1"}).status_code == 200
+    assert vs(stack)["spec"] == original["spec"]
+
+
+def test_inject_latency_on_a_header_match(stack: StackHandle, config: dict) -> None:
+    actions.inject_latency("chat", fixed_delay="1s", header={"x-chaos": "slow"}, configuration=config)
+    assert vs(stack)["spec"]["http"][0]["name"] == "harness-fault"
+    t0 = time.monotonic()
+    assert ask(stack, {"x-chaos": "slow"}).status_code == 200
+    assert time.monotonic() - t0 >= 0.9
+    actions.rollback_all(configuration=config)
+    assert all(r.get("name") != "harness-fault" for r in vs(stack)["spec"]["http"])
+
+
+def test_region_outage_and_rollback(stack: StackHandle, config: dict) -> None:
+    actions.region_outage("eu-west", mode="kill", configuration=config)
+    regions = httpx.get(f"{stack.state.admin}/regions").json()["regions"]
+    assert {r["name"]: r["state"] for r in regions}["eu-west"] == "kill"
+    actions.rollback_all(configuration=config)
+    eventually(lambda: ready(stack, "region=eu-west") == ["chat-v1-eu-west-0"], 20, "eu-west back")
+
+
+def test_dry_run_touches_nothing(stack: StackHandle, config: dict) -> None:
+    config["harness_dry_run"] = True
+    before = ready(stack, V1_EAST)
+    out = actions.kill_pods(V1_EAST, count=1, configuration=config)
+    assert out["dry_run"] and len(out["would_kill"]) == 1
+    out = actions.inject_abort("chat", route="pinned-v1", configuration=config)
+    assert out["dry_run"]
+    assert ready(stack, V1_EAST) == before and "fault" not in pinned_rule(stack)
+    assert states(config) == ["dry_run", "dry_run"]
+
+
+def test_fault_confirmation_fails_when_the_injection_silently_does_not_happen(
+        stack: StackHandle, config: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoslib.exceptions import ActivityFailed
+
+    from harness.targets.local import LocalTarget
+
+    # A target whose writes are accepted and dropped (as when an admission
+    # webhook or a wrong namespace swallows them).
+    monkeypatch.setattr(LocalTarget, "replace_istio", lambda self, kind, name, obj, namespace=None: obj)
+    monkeypatch.setattr(actions, "_confirm", _fast_confirm(actions._confirm))
+    with pytest.raises(ActivityFailed, match="did not take effect"):
+        actions.inject_abort("chat", route="pinned-v1", configuration=config)
+    assert states(config) == ["failed"]
+
+
+def _fast_confirm(confirm):  # type: ignore[no-untyped-def]
+    def wrapper(journal, entry, check, timeout=15.0, interval=0.2):  # type: ignore[no-untyped-def]
+        return confirm(journal, entry, check, timeout=1.0, interval=interval)
+    return wrapper
+
+
+# -- run-level guarantees ----------------------------------------------------------------
+
+def test_exception_in_the_method_still_rolls_back(stack: StackHandle, tmp_path: Path) -> None:
+    sys.path.insert(0, str(FIXTURES / "chaos"))
+    try:
+        outcome = ChaosRun(FIXTURES / "chaos" / "abort-then-boom.yaml", stack=stack.state.name,
+                           journal_path=tmp_path / "j.jsonl").run()
+    finally:
+        sys.path.remove(str(FIXTURES / "chaos"))
+    assert outcome.rollbacks and all(r["rolled_back"] for r in outcome.rollbacks)
+    assert "fault" not in pinned_rule(stack)
+    assert ask(stack, {"x-version": "v1"}).status_code == 200
+
+
+def test_sigint_mid_experiment_rolls_back(stack: StackHandle, tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(FIXTURES / "chaos")}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "chaos", "run",
+                             str(FIXTURES / "chaos" / "abort-then-wait.yaml"), "--stack", stack.state.name,
+                             "--journal", str(journal)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        eventually(lambda: "confirmed" in [e.state for e in Journal(journal).entries()], 30, "the fault in place")
+        assert ask(stack, {"x-version": "v1"}).status_code == 503
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert [e.state for e in Journal(journal).entries()] == ["rolled_back"]
+    assert ask(stack, {"x-version": "v1"}).status_code == 200
+
+
+def test_rollback_replays_a_crashed_runs_journal(stack: StackHandle, config: dict) -> None:
+    actions.inject_abort("chat", route="pinned-v1", configuration=config)
+    assert ask(stack, {"x-version": "v1"}).status_code == 503
+    # the run "crashed" here: nothing rolled back; the CLI replays the journal
+    p = subprocess.run([sys.executable, "-m", "harness", "chaos", "rollback", "--journal",
+                        config["harness_journal"]], capture_output=True, text=True, timeout=60,
+                       env={**os.environ})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "rollback inject_abort" in p.stdout and "ok" in p.stdout
+    assert ask(stack, {"x-version": "v1"}).status_code == 200
+
+
+def test_dry_run_cli_prints_the_plan(stack: StackHandle, tmp_path: Path) -> None:
+    journal = tmp_path / "dry.jsonl"
+    p = subprocess.run([sys.executable, "-m", "harness", "chaos", "run", str(FIXTURES / "chaos" / "kill-one.yaml"),
+                        "--stack", stack.state.name, "--dry-run", "--journal", str(journal)],
+                       capture_output=True, text=True, timeout=120, env={**os.environ})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert [e.state for e in Journal(journal).entries()] == ["dry_run"]
+    assert len(ready(stack, V1_EAST)) == 2
+
+
+def test_invalid_experiment_is_one_line_and_injects_nothing(stack: StackHandle, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((FIXTURES / "chaos" / "kill-one.yaml").read_text().replace("count: 1", "counts: 1"))
+    p = subprocess.run([sys.executable, "-m", "harness", "chaos", "run", str(bad), "--stack", stack.state.name],
+                       capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "kill_pods() has no argument 'counts'" in lines[0] and "bad.yaml" in lines[0]
+    assert len(ready(stack, V1_EAST)) == 2
