@@ -193,7 +193,8 @@ class RecordBuilder:
                 r.output_tokens = self._events
             if self._first is not None:
                 r.ttft_s = self._first - self.origin
-                if r.output_tokens and r.output_tokens > 1 and self._last is not None:
+                # unary answers arrive whole: no per-token timing to report
+                if r.stream and r.output_tokens and r.output_tokens > 1 and self._last is not None:
                     r.tpot_s = (self._last - self._first) / (r.output_tokens - 1)
         else:
             r.ttft_s, r.itl_s, r.tpot_s = None, [], None
@@ -210,6 +211,5 @@ def records_frame(records: Iterable[RequestRecord | dict[str, Any]]) -> "Any":
 
     rows = [r.as_dict() if isinstance(r, RequestRecord) else r for r in records]
     df = pd.DataFrame(rows, columns=RECORD_COLUMNS)
-    if not df.empty:
-        df["start"] = pd.to_datetime(df["start"], utc=True)
+    df["start"] = pd.to_datetime(df["start"], utc=True)
     return df

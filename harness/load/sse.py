@@ -3,9 +3,12 @@ bytes in, events out, however the bytes were split."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["SSEEvent", "SSEParser", "ChunkedDecoder", "ChunkedError"]
+
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,12 @@ class SSEParser:
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
+        self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]  # the LF of a CRLF split across two reads
+        self._skip_lf = False
         self._buf += chunk
         events: list[SSEEvent] = []
         while True:
@@ -34,11 +41,15 @@ class SSEParser:
             if lf < 0 and cr < 0:
                 return events
             cut = lf if cr < 0 else cr if lf < 0 else min(lf, cr)
-            # a CR at the very end may be the first half of CRLF: wait for more
-            if self._buf[cut] == 13 and cut + 1 == len(self._buf):
-                return events
             line = self._buf[:cut].decode("utf-8", errors="replace")
-            skip = 2 if self._buf[cut:cut + 2] == b"\r\n" else 1
+            if self._buf[cut] == 13:  # CR: a line end by itself, or the first half of CRLF
+                if cut + 1 == len(self._buf):
+                    self._skip_lf = True
+                    skip = 1
+                else:
+                    skip = 2 if self._buf[cut + 1] == 10 else 1
+            else:
+                skip = 1
             self._buf = self._buf[cut + skip:]
             event = self._line(line)
             if event is not None:
@@ -109,10 +120,10 @@ class ChunkedDecoder:
                 if len(self._buf) > 1024:
                     raise ChunkedError("chunk size line too long")
                 break
-            try:
-                size = int(self._buf[:eol].split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ChunkedError(f"bad chunk size {self._buf[:eol][:20]!r}") from None
+            field = self._buf[:eol].split(b";", 1)[0].strip()
+            if not _HEX.fullmatch(field):
+                raise ChunkedError(f"bad chunk size {self._buf[:eol][:20]!r}")
+            size = int(field, 16)
             self._buf = self._buf[eol + 2:]
             if size == 0:
                 self.done = True  # trailers, if any, are ignored

@@ -16,7 +16,8 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return math.nan
     s = sorted(values)
-    return s[max(0, min(len(s) - 1, math.ceil(q * len(s)) - 1))]
+    # round first: 0.07 * 100 is 7.000000000000001 in floats, which must not become rank 8
+    return s[max(0, min(len(s) - 1, math.ceil(round(q * len(s), 9)) - 1))]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ class TrafficMix:
     """Probabilities of each routing trait; the header names are the reference
     VirtualService's (`reference-stack/istio/llm-chat-virtualservice.yaml`)."""
 
-    premium_share: float = 0.0  # x-user-tier: premium (else standard)
-    send_tier: bool = False  # also send x-user-tier: standard (premium is always sent)
+    premium_share: float = 0.0  # x-user-tier: premium for this share, standard for the rest
+    send_tier: bool = False  # with premium_share 0: still send x-user-tier: standard
     large_model_share: float = 0.0  # x-model-type: large
     large_model: str = "llama-3-70b"  # the model name such requests ask for
     batch_share: float = 0.0  # x-request-type: batch

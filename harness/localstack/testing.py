@@ -30,7 +30,7 @@ from harness.localstack.stack import DEFAULT_ISTIO_DIR, StackOptions
 from harness.localstack.state import StackState
 from harness.localstack.topology import DEFAULT_TOPOLOGY
 
-__all__ = ["StackHandle", "running_stack", "eventually", "engine_process", "EngineProcess"]
+__all__ = ["StackHandle", "running_stack", "eventually", "engine_process", "EngineProcess", "serve_in_thread"]
 
 
 @dataclass
@@ -127,3 +127,41 @@ def engine_process(params: dict[str, Any] | None = None, pod: str = "engine-test
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve an aiohttp Application on a free loopback port from a thread of
+    this process (for test doubles of remote APIs); yields its base URL."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        holder["runner"], holder["port"] = runner, runner.addresses[0][1]
+        started.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the test server did not start")
+    try:
+        yield f"http://127.0.0.1:{holder['port']}"
+    finally:
+        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from contextlib import contextmanager
 from typing import Iterator
 
 from aiohttp import web
+
+from harness.localstack.testing import serve_in_thread
 
 CHUNK = {"id": "x", "object": "chat.completion.chunk", "model": "llama-3-8b",
          "choices": [{"index": 0, "delta": {"content": " hi"}, "finish_reason": None}]}
@@ -51,32 +52,7 @@ async def _handler(request: web.Request) -> web.StreamResponse:
 
 @contextmanager
 def misbehaving_server() -> Iterator[str]:
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict = {}
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_route("POST", "/{tail:.*}", _handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        holder["port"] = runner.addresses[0][1]
-        holder["runner"] = runner
-        started.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(main())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    started.wait(10)
-    try:
-        yield f"http://127.0.0.1:{holder['port']}"
-    finally:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", _handler)
+    with serve_in_thread(app) as url:
+        yield url

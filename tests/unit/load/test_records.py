@@ -389,8 +389,6 @@ def test_records_frame_empty_has_the_columns() -> None:
     assert list(df.columns) == RECORD_COLUMNS
 
 
-@pytest.mark.xfail(reason="BUG: records.records_frame only converts `start` when the frame is not empty, "
-                          "so an empty run gives an object column instead of datetime64[UTC]", strict=True)
 def test_records_frame_empty_start_is_utc_datetime() -> None:
     df = records_frame([])
     assert isinstance(df["start"].dtype, pd.DatetimeTZDtype)

@@ -52,9 +52,6 @@ def test_percentile_common_quantiles_are_exact_ranks() -> None:
             assert percentile(values, q) == expected, (n, q)
 
 
-@pytest.mark.xfail(reason="BUG: thresholds.percentile computes ceil(q * n) in floating point, so q*n that "
-                          "should be an integer but lands just above it (0.07*100 = 7.000000000000001) "
-                          "picks the next rank", strict=True)
 @pytest.mark.parametrize("q,rank", [(0.07, 7), (0.14, 14), (0.28, 28), (0.55, 55), (0.56, 56)])
 def test_percentile_exact_rank_is_not_pushed_up_by_float_error(q: float, rank: int) -> None:
     assert percentile(list(range(1, 101)), q) == rank

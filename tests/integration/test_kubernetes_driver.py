@@ -1,0 +1,228 @@
+"""The Kubernetes target against the API contract. No cluster runs here, so a
+local test server answers the Kubernetes API paths; the tests check the
+requests the driver sends (paths, verbs, bodies) and how it reads answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import pytest
+from aiohttp import web
+
+from harness.localstack.testing import serve_in_thread
+from harness.targets.base import NothingMatched, TargetError, TargetUnsupported
+from harness.targets.kubernetes import ALLOW_LABEL, KubernetesTarget
+
+pytestmark = pytest.mark.integration
+
+VS = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+      "metadata": {"name": "llm-chat", "namespace": "llm", "resourceVersion": "41"},
+      "spec": {"hosts": ["llm-chat"], "http": [{"name": "default", "route": [{"destination": {"host": "llm-chat"}}]}]}}
+
+
+class FakeAPI:
+    """Just enough of the Kubernetes API, recording every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.pods = [self._pod("chat-a", {"app": "llm-chat", "region": "us-east"}),
+                     self._pod("chat-b", {"app": "llm-chat", "region": "us-west"})]
+        self.vs = json.loads(json.dumps(VS))
+        self.replicas = {"chat-v1-us-east": 2, "chat-v2-us-east": 1}
+
+    @staticmethod
+    def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "llm", "labels": labels},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                           "containerStatuses": [{"name": "vllm", "restartCount": 1, "ready": True, "image": "x",
+                                                  "imageID": "y", "image_id": "y"}]}}
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._record])
+        r = app.router
+        r.add_get("/api/v1/namespaces/{ns}", self.namespace)
+        r.add_get("/api/v1/namespaces/{ns}/pods", self.list_pods)
+        r.add_delete("/api/v1/namespaces/{ns}/pods/{name}", self.delete_pod)
+        r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", self.list_deployments)
+        r.add_get("/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale", self.get_scale)
+        r.add_patch("/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale", self.patch_scale)
+        r.add_get("/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/{name}", self.get_vs)
+        r.add_put("/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/{name}", self.put_vs)
+        r.add_post("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", self.create_np)
+        r.add_delete("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}", self.delete_np)
+        return app
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.read()
+        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
+                              "content_type": request.content_type,
+                              "body": json.loads(body) if body else None})
+        return await handler(request)
+
+    async def namespace(self, request: web.Request) -> web.Response:
+        ns = request.match_info["ns"]
+        labels = {ALLOW_LABEL: "true"} if ns == "llm" else {}
+        return web.json_response({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}})
+
+    async def list_pods(self, request: web.Request) -> web.Response:
+        want = dict(kv.split("=", 1) for kv in request.query.get("labelSelector", "").split(",") if "=" in kv)
+        items = [p for p in self.pods if all(p["metadata"]["labels"].get(k) == v for k, v in want.items())]
+        return web.json_response({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items})
+
+    async def delete_pod(self, request: web.Request) -> web.Response:
+        pod = next(p for p in self.pods if p["metadata"]["name"] == request.match_info["name"])
+        return web.json_response(pod)
+
+    async def list_deployments(self, request: web.Request) -> web.Response:
+        items = [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": n, "namespace": "llm",
+                                                                              "labels": {"region": "us-east"}},
+                  "spec": {"replicas": r, "selector": {"matchLabels": {"app": "x"}},
+                           "template": {"metadata": {}, "spec": {"containers": []}}}}
+                 for n, r in self.replicas.items()]
+        return web.json_response({"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": items})
+
+    def _scale(self, name: str) -> dict[str, Any]:
+        return {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": name, "namespace": "llm"},
+                "spec": {"replicas": self.replicas[name]}, "status": {"replicas": self.replicas[name]}}
+
+    async def get_scale(self, request: web.Request) -> web.Response:
+        return web.json_response(self._scale(request.match_info["name"]))
+
+    async def patch_scale(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.replicas[name] = (await request.json())["spec"]["replicas"]
+        return web.json_response(self._scale(name))
+
+    async def get_vs(self, request: web.Request) -> web.Response:
+        return web.json_response(self.vs)
+
+    async def put_vs(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("metadata", {}).get("resourceVersion") != self.vs["metadata"]["resourceVersion"]:
+            return web.json_response({"kind": "Status", "code": 409, "reason": "Conflict"}, status=409)
+        body["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
+        self.vs = body
+        return web.json_response(body)
+
+    async def create_np(self, request: web.Request) -> web.Response:
+        return web.json_response(await request.json(), status=201)
+
+    async def delete_np(self, request: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "status": "Success"})
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[FakeAPI, KubernetesTarget]]:
+    from kubernetes import client
+
+    fake = FakeAPI()
+    with serve_in_thread(fake.app()) as url:
+        conf = client.Configuration(host=url)
+        yield fake, KubernetesTarget(client.ApiClient(conf), "llm")
+
+
+def calls(fake: FakeAPI, method: str) -> list[dict[str, Any]]:
+    return [r for r in fake.requests if r["method"] == method]
+
+
+def test_list_pods_by_label_selector(api) -> None:  # type: ignore[no-untyped-def]
+    fake, target = api
+    pods = target.list_pods("app=llm-chat,region=us-east")
+    assert [p.name for p in pods] == ["chat-a"] and pods[0].ready and pods[0].restarts == 1
+    get = [r for r in calls(fake, "GET") if r["path"] == "/api/v1/namespaces/llm/pods"][0]
+    assert get["query"]["labelSelector"] == "app=llm-chat,region=us-east"
+    assert calls(fake, "GET")[0]["path"] == "/api/v1/namespaces/llm"  # the allowlist is checked first
+
+
+def test_selector_matching_nothing_is_an_error(api) -> None:  # type: ignore[no-untyped-def]
+    _, target = api
+    with pytest.raises(NothingMatched, match="matches no pod"):
+        target.list_pods("app=nothing")
+
+
+def test_namespace_without_the_chaos_label_is_refused(api) -> None:  # type: ignore[no-untyped-def]
+    fake, target = api
+    with pytest.raises(TargetError, match=f"kubectl label namespace prod {ALLOW_LABEL}=true"):
+        target.delete_pod("chat-a", namespace="prod")
+    assert not calls(fake, "DELETE")
+
+
+def test_delete_pod_sends_the_grace_period(api) -> None:  # type: ignore[no-untyped-def]
+    fake, target = api
+    target.delete_pod("chat-a", grace_period_s=7)
+    [d] = calls(fake, "DELETE")
+    assert d["path"] == "/api/v1/namespaces/llm/pods/chat-a"
+    assert d["query"]["gracePeriodSeconds"] == "7"
+
+
+def test_scale_reads_then_patches_the_scale_subresource(api) -> None:  # type: ignore[no-untyped-def]
+    fake, target = api
+    assert target.scale("chat-v1-us-east", 0) == 2
+    [p] = calls(fake, "PATCH")
+    assert p["path"] == "/apis/apps/v1/namespaces/llm/deployments/chat-v1-us-east/scale"
+    assert p["body"] == {"spec": {"replicas": 0}} and "patch" in p["content_type"]
+
+
+def test_istio_objects_through_the_custom_objects_api(api) -> None:  # type: ignore[no-untyped-def]
+    fake, target = api
+    vs = target.get_istio("VirtualService", "llm-chat")
+    assert vs["metadata"]["resourceVersion"] == "41"
+    vs["spec"]["http"][0]["fault"] = {"abort": {"httpStatus": 503, "percentage": {"value": 100.0}}}
+    target.replace_istio("VirtualService", "llm-chat", vs)
+    [put] = calls(fake, "PUT")
+    assert put["path"] == "/apis/networking.istio.io/v1/namespaces/llm/virtualservices/llm-chat"
+    assert put["body"]["spec"]["http"][0]["fault"]["abort"]["httpStatus"] == 503
+
+
+def test_inject_abort_and_rollback_on_kubernetes(api, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from harness.chaos import actions
+
+    fake, target = api
+    monkeypatch.setattr(actions, "get_target", lambda configuration: target)
+    config = {"harness_target": "kube", "harness_journal": str(tmp_path / "j.jsonl")}
+    actions.inject_abort("llm-chat", http_status=500, percentage=25, route="default", configuration=config)
+    assert fake.vs["spec"]["http"][0]["fault"] == {"abort": {"httpStatus": 500, "percentage": {"value": 25.0}}}
+    actions.rollback_all(configuration=config)
+    assert "fault" not in fake.vs["spec"]["http"][0]
+    puts = calls(fake, "PUT")
+    assert len(puts) == 2 and puts[1]["body"]["metadata"]["resourceVersion"] == "42"  # the current version
+
+
+def test_region_outage_scales_the_regions_deployments_and_restores_them(api) -> None:  # type: ignore[no-untyped-def]
+    fake, target = api
+    undo = target.region_down("us-east", "kill")
+    assert fake.replicas == {"chat-v1-us-east": 0, "chat-v2-us-east": 0}
+    lists = [r for r in calls(fake, "GET") if r["path"].endswith("/deployments")]
+    assert lists[0]["query"]["labelSelector"] == "region=us-east"
+    target.region_up("us-east", undo)
+    assert fake.replicas == {"chat-v1-us-east": 2, "chat-v2-us-east": 1}
+
+
+def test_region_blackhole_is_a_deny_all_network_policy(api) -> None:  # type: ignore[no-untyped-def]
+    fake, target = api
+    undo = target.region_down("us-west", "blackhole")
+    [post] = calls(fake, "POST")
+    assert post["path"] == "/apis/networking.k8s.io/v1/namespaces/llm/networkpolicies"
+    spec = post["body"]["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"region": "us-west"}}
+    assert spec["ingress"] == [] and spec["egress"] == [] and set(spec["policyTypes"]) == {"Ingress", "Egress"}
+    target.region_up("us-west", undo)
+    [delete] = calls(fake, "DELETE")
+    assert delete["path"].endswith("/networkpolicies/harness-blackhole-us-west")
+
+
+def test_engine_simulator_faults_are_not_offered_on_a_cluster(api) -> None:  # type: ignore[no-untyped-def]
+    _, target = api
+    pod = target.list_pods("app=llm-chat")[0]
+    with pytest.raises(TargetUnsupported, match="inject_abort"):
+        target.engine_fault(pod, {"kind": "slow", "factor": 2})
+
+
+def test_unreachable_api_server_is_one_clear_error() -> None:
+    from kubernetes import client
+
+    target = KubernetesTarget(client.ApiClient(client.Configuration(host="http://127.0.0.1:9")), "llm")
+    with pytest.raises(TargetError, match="unreachable"):
+        target.list_pods("app=llm-chat")
