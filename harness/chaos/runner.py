@@ -101,6 +101,7 @@ class ChaosRun:
             config["harness_namespace"] = self.namespace
         if self.dry_run:
             config["harness_dry_run"] = True
+        previous_journal_env = os.environ.get("HARNESS_CHAOS_JOURNAL")
         os.environ["HARNESS_CHAOS_JOURNAL"] = str(journal_path)
         journal = Journal(journal_path)
         outcome = RunOutcome(status="failed", deviated=False, journal_path=str(journal_path))
@@ -137,6 +138,10 @@ class ChaosRun:
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
+                if previous_journal_env is None:
+                    os.environ.pop("HARNESS_CHAOS_JOURNAL", None)
+                else:
+                    os.environ["HARNESS_CHAOS_JOURNAL"] = previous_journal_env
         return outcome
 
     @staticmethod
