@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the harness needs on a Debian machine: Prometheus and
-# Chromium from Debian, a virtualenv with the pinned Python dependencies.
+# Install everything the harness needs on a Debian machine: Prometheus,
+# Chromium and kubectl from Debian, a virtualenv with the pinned Python dependencies.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# kubectl renders the Kubernetes reference stack's kustomize overlays in the tests
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
