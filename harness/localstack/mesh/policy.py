@@ -540,6 +540,8 @@ def mesh_diagnostics(paths: list[Path]) -> tuple[MeshConfig, list[Diagnostic]]:
                 continue  # other resources (Deployments, Services...) may share the directory
             meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
             name = f"{kind}/{meta.get('name', '?')}"
+            if kind == "Gateway":
+                continue  # the ingress listener itself; the local gateway process plays its part
             if kind not in ("VirtualService", "DestinationRule"):
                 diags.append(Diagnostic("warning", file, f"{kind} is not emulated by the local proxy", object=name,
                                         line=doc.line(()), fix="the local stack reads VirtualService and "
