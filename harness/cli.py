@@ -47,11 +47,18 @@ for _module, _name in _GROUPS:
 @app.command()
 def validate(
     path: Path = typer.Argument(..., help="A file or directory: Istio YAML, manifests, topology, experiments."),
+    server_dry_run: bool = typer.Option(False, "--server-dry-run",
+                                        help="also send the manifests to the current cluster with dryRun=All"),
+    context: str = typer.Option(None, "--context", help="kubeconfig context for --server-dry-run"),
 ) -> None:
     """Check files offline; exit 1 on any error (warnings are printed, not fatal)."""
     from harness.validation import validate_path
 
     diagnostics = validate_path(path)
+    if server_dry_run and not errors_only(diagnostics):
+        from harness.validation.server_dry_run import server_dry_run as dry_run
+
+        diagnostics += dry_run([path], context=context)
     for d in diagnostics:
         err.print(str(d), style="red" if d.severity == "error" else "yellow", soft_wrap=True)
     errors = errors_only(diagnostics)

@@ -226,3 +226,36 @@ def test_unreachable_api_server_is_one_clear_error() -> None:
     target = KubernetesTarget(client.ApiClient(client.Configuration(host="http://127.0.0.1:9")), "llm")
     with pytest.raises(TargetError, match="unreachable"):
         target.list_pods("app=llm-chat")
+
+
+def test_server_dry_run_sends_server_side_apply_with_dry_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kubernetes import client
+
+    from harness.validation.server_dry_run import server_dry_run
+
+    seen: list[dict[str, Any]] = []
+
+    async def apply(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen.append({"path": request.path, "query": dict(request.query), "ctype": request.content_type,
+                     "body": json.loads(body)})
+        if request.match_info["name"] == "bad":
+            return web.json_response({"kind": "Status", "code": 422, "reason": "Invalid",
+                                      "message": 'Deployment.apps "bad" is invalid: spec.template: denied by webhook'},
+                                     status=422)
+        return web.json_response(json.loads(body))
+
+    app = web.Application()
+    app.router.add_patch("/apis/apps/v1/namespaces/{ns}/deployments/{name}", apply)
+    app.router.add_patch("/api/v1/namespaces/{name}", apply)
+    manifest = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: llm}\n---\n"
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: llm}\nspec:\n"
+                "  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: a}}\n"
+                "    spec: {containers: [{name: c, image: i}]}\n")
+    (tmp_path / "m.yaml").write_text(manifest)
+    with serve_in_thread(app) as url:
+        diags = server_dry_run([tmp_path], api_client=client.ApiClient(client.Configuration(host=url)))
+    assert [s["path"] for s in seen] == ["/api/v1/namespaces/llm", "/apis/apps/v1/namespaces/llm/deployments/bad"]
+    assert all(s["query"]["dryRun"] == "All" and s["ctype"] == "application/apply-patch+yaml" for s in seen)
+    [d] = diags
+    assert "Deployment/bad" in str(d) and "denied by webhook" in str(d) and "m.yaml" in str(d)
