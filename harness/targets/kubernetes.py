@@ -162,7 +162,10 @@ class KubernetesTarget:
             # as vLLM images have): allocate until CUDA fails, hold, release.
             script = ("import torch,time\nblocks=[]\ntry:\n    while True: blocks.append(torch.empty(256*2**20, "
                       f"dtype=torch.uint8, device='cuda'))\nexcept RuntimeError: pass\ntime.sleep({seconds})")
-            self.exec(pod.name, ["python3", "-c", script], namespace=pod.namespace)
+            # Detached, so the exec returns at once and the hog lives on for its hold time.
+            quoted = script.replace("'", "'\\''")
+            self.exec(pod.name, ["sh", "-c", f"nohup python3 -c '{quoted}' >/dev/null 2>&1 &"],
+                      namespace=pod.namespace)
             return
         raise TargetUnsupported(f"engine fault {fault.get('kind')!r} needs the engine simulator's admin endpoint; "
                                 "on a cluster use inject_abort / inject_latency (Istio faults) instead")
