@@ -20,11 +20,9 @@ engine lateness p99 <= 5 ms. The largest N that holds is reported.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing as mp
 import os
-import statistics
 import subprocess
 import sys
 import time

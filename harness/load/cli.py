@@ -3,7 +3,6 @@ Locust's web UI on it. The target defaults to the running local stack's gateway.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

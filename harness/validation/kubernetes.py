@@ -53,9 +53,7 @@ class Manifest:
                           line=self.doc.line(loc) if loc else self.doc.line(()))
 
 
-def _overlay_labels(files: list[Path]) -> list[dict[str, str]]:
-    """`commonLabels` / `labels` the kustomizations add: a pod deployed through an
-    overlay carries them (a region label, for example)."""
+def _kustomizations(files: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
     out = []
     for f in files:
         if f.name not in ("kustomization.yaml", "kustomization.yml"):
@@ -64,6 +62,16 @@ def _overlay_labels(files: list[Path]) -> list[dict[str, str]]:
             k = yaml.safe_load(f.read_text()) or {}
         except yaml.YAMLError:
             continue
+        if isinstance(k, dict):
+            out.append((f, k))
+    return out
+
+
+def _overlay_labels(files: list[Path]) -> list[dict[str, str]]:
+    """`commonLabels` / `labels` the kustomizations add: a pod deployed through an
+    overlay carries them (a region label, for example)."""
+    out = []
+    for _, k in _kustomizations(files):
         if isinstance(k.get("commonLabels"), dict):
             out.append({str(a): str(b) for a, b in k["commonLabels"].items()})
         for entry in k.get("labels") or []:
@@ -75,13 +83,7 @@ def _overlay_labels(files: list[Path]) -> list[dict[str, str]]:
 def _patch_files(files: list[Path]) -> set[Path]:
     """Files a kustomization lists as patches (partial objects)."""
     out: set[Path] = set()
-    for f in files:
-        if f.name not in ("kustomization.yaml", "kustomization.yml"):
-            continue
-        try:
-            k = yaml.safe_load(f.read_text()) or {}
-        except yaml.YAMLError:
-            continue
+    for f, k in _kustomizations(files):
         for entry in k.get("patchesStrategicMerge") or []:
             if isinstance(entry, str):
                 out.add((f.parent / entry).resolve())

@@ -5,7 +5,6 @@ when an injection silently does not happen."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,7 +19,8 @@ import pytest
 from harness.chaos import actions
 from harness.chaos.journal import Journal
 from harness.chaos.runner import ChaosRun
-from harness.localstack.testing import StackHandle, eventually, running_stack
+from conftest import chaos_config, mesh_fixture_stack
+from harness.localstack.testing import StackHandle, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +31,13 @@ CHAT = {"model": "llama-3-8b", "messages": [{"role": "user", "content": "hi"}], 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    state = tmp_path_factory.mktemp("state")
-    with running_stack(topology=FIXTURES / "mesh" / "topology.yaml", istio=[FIXTURES / "mesh" / "istio"],
-                       prometheus=False, state_dir=state) as handle:
-        os.environ["HARNESS_STATE_DIR"] = str(state)  # the actions find the stack by name through it
+    with mesh_fixture_stack(tmp_path_factory, prometheus=False) as handle:
         yield handle
 
 
 @pytest.fixture
 def config(stack: StackHandle, tmp_path: Path) -> dict[str, Any]:
-    return {"harness_target": "local", "harness_stack": stack.state.name,
-            "harness_journal": str(tmp_path / "journal.jsonl")}
+    return chaos_config(stack, tmp_path)
 
 
 def ready(stack: StackHandle, selector: str) -> list[str]:

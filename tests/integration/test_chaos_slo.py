@@ -5,7 +5,6 @@ data is inconclusive, never a pass."""
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,7 +15,8 @@ import pytest
 from harness.chaos import actions, probes
 from harness.chaos.journal import Journal
 from harness.chaos.runner import ChaosRun, Guard
-from harness.localstack.testing import StackHandle, eventually, running_stack
+from conftest import chaos_config, mesh_fixture_stack
+from harness.localstack.testing import StackHandle, eventually
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,17 +25,13 @@ CHAT = {"model": "llama-3-8b", "messages": [{"role": "user", "content": "hi"}], 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    state = tmp_path_factory.mktemp("state")
-    with running_stack(topology=FIXTURES / "mesh" / "topology.yaml", istio=[FIXTURES / "mesh" / "istio"],
-                       prometheus=True, state_dir=state) as handle:
-        os.environ["HARNESS_STATE_DIR"] = str(state)
+    with mesh_fixture_stack(tmp_path_factory, prometheus=True) as handle:
         yield handle
 
 
 @pytest.fixture
 def config(stack: StackHandle, tmp_path: Path) -> dict[str, Any]:
-    return {"harness_target": "local", "harness_stack": stack.state.name,
-            "harness_journal": str(tmp_path / "journal.jsonl")}
+    return chaos_config(stack, tmp_path)
 
 
 class Traffic:
