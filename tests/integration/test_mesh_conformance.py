@@ -121,6 +121,24 @@ def test_consistent_hash_keeps_each_user_on_one_pod(client: httpx.Client) -> Non
     assert len(set(pods_by_user.values())) == 2, "30 users should land on both us-east v1 pods"
 
 
+def test_affinity_survives_unrelated_pods_coming_and_going(stack: StackHandle, client: httpx.Client) -> None:
+    users = [f"steady-{i}" for i in range(20)]
+
+    def mapping() -> dict[str, str]:
+        return {u: upstream(ask(client, {"x-user-id": u}))["pod"] for u in users}
+
+    before = mapping()
+    admin = stack.state.admin
+    httpx.post(f"{admin}/deployments/chat-v2-us-east/scale", json={"replicas": 2}).raise_for_status()
+    try:
+        eventually(lambda: len(stack.pods(selector="app=chat,version=v2", ready=True)) == 2, 20, "a second v2 pod")
+        assert mapping() == before
+    finally:
+        httpx.post(f"{admin}/deployments/chat-v2-us-east/scale", json={"replicas": 1}).raise_for_status()
+    eventually(lambda: len(stack.pods(selector="app=chat,version=v2")) == 1, 20, "back to one v2 pod")
+    assert mapping() == before
+
+
 def test_no_route_is_404_nr(stack: StackHandle, client: httpx.Client) -> None:
     vs = httpx.get(f"{mesh_admin(stack)}{VS_URL}/chat").json()
     only_abort = {**vs, "spec": {**vs["spec"], "http": [vs["spec"]["http"][0]]}}
