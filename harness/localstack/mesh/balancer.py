@@ -23,7 +23,8 @@ from typing import Iterable, Sequence
 
 from harness.localstack.mesh.policy import LocalityLbSetting, TrafficPolicy
 
-__all__ = ["Endpoint", "LbPolicy", "assign_priorities", "priority_loads", "HashRing", "ClusterBalancer",
+__all__ = ["Endpoint", "LbPolicy", "assign_priorities", "priority_loads", "distribute_weights", "HashRing",
+           "ClusterBalancer",
            "REGION_LABEL", "OVERPROVISIONING"]
 
 REGION_LABEL = "topology.kubernetes.io/region"
@@ -87,6 +88,23 @@ def assign_priorities(endpoints: Sequence[Endpoint], setting: LocalityLbSetting 
 
     ranks = sorted({rank(ep) for ep in endpoints})
     return [[ep for ep in endpoints if rank(ep) == r] for r in ranks]
+
+
+def distribute_weights(setting: LocalityLbSetting | None, client_region: str) -> dict[str, float] | None:
+    """The `distribute` entry for the client's locality, as region -> weight
+    (`from` / `to` name localities as region[/zone[/subzone]] or `*`; zones
+    do not exist locally, so a locality is its region)."""
+    if setting is None or not setting.distribute or setting.enabled is False:
+        return None
+    for entry in setting.distribute:
+        src = entry.from_.split("/")[0]
+        if src in (client_region, "*"):
+            weights: dict[str, float] = {}
+            for loc, w in entry.to.items():
+                region = loc.split("/")[0]
+                weights[region] = weights.get(region, 0.0) + w
+            return weights
+    return None
 
 
 def priority_loads(levels: Sequence[tuple[int, int]]) -> list[float]:
@@ -175,6 +193,9 @@ class ClusterBalancer:
 
     policy: LbPolicy
     levels: list[list[Endpoint]] = field(default_factory=list)
+    # localityLbSetting.distribute for the client's region: traffic per region by
+    # weight, each scaled by the region's health as Envoy's locality-weighted LB
+    distribute: dict[str, float] | None = None
     active: dict[str, int] = field(default_factory=dict)  # in-flight requests per pod
     _rr: int = 0
     _rings: dict[tuple[str, ...], HashRing] = field(default_factory=dict)
@@ -209,6 +230,8 @@ class ClusterBalancer:
                 x -= share
             if not level:
                 level = next(lvl for lvl in healthy_levels if lvl)
+            if self.distribute:
+                level = self._by_locality_weight(level, rng)
         chosen: Endpoint | None = None
         for retry in range(5 if avoid else 1):
             chosen = self._pick(level, rng, hash_key, attempt + retry)
@@ -216,6 +239,26 @@ class ClusterBalancer:
                 return chosen
         fresh = [ep for ep in level if ep.pod not in avoid]
         return rng.choice(fresh) if fresh else chosen
+
+    def _by_locality_weight(self, healthy: list[Endpoint], rng: random.Random) -> list[Endpoint]:
+        assert self.distribute is not None
+        totals: dict[str, int] = {}
+        for ep in self.endpoints():
+            totals[ep.region] = totals.get(ep.region, 0) + 1
+        by_region: dict[str, list[Endpoint]] = {}
+        for ep in healthy:
+            by_region.setdefault(ep.region, []).append(ep)
+        weights = {r: self.distribute.get(r, 0.0) * min(1.0, OVERPROVISIONING * len(eps) / totals[r])
+                   for r, eps in by_region.items()}
+        total = sum(weights.values())
+        if total <= 0:
+            return healthy  # no weighted locality has a healthy host: use what is there
+        x = rng.random() * total
+        for region, w in weights.items():
+            x -= w
+            if x < 0:
+                return by_region[region]
+        return by_region[max(weights, key=lambda r: weights[r])]
 
     def _pick(self, hosts: list[Endpoint], rng: random.Random, hash_key: str | None, attempt: int) -> Endpoint | None:
         if not hosts:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.localstack.mesh.balancer import ClusterBalancer, Endpoint, LbPolicy, assign_priorities
+from harness.localstack.mesh.balancer import ClusterBalancer, Endpoint, LbPolicy, assign_priorities, distribute_weights
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
 from harness.localstack.mesh.policy import MeshConfig, TrafficPolicy, short_host
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
@@ -136,6 +136,7 @@ class RoutingTable:
         levels = assign_priorities(eps, lb.localityLbSetting if lb else None, c.outlier is not None,
                                    self.client_region)
         c.balancer.set_levels(levels)
+        c.balancer.distribute = distribute_weights(lb.localityLbSetting if lb else None, self.client_region)
         if c.outlier:
             c.outlier.sync_hosts([e.pod for e in eps])
 

@@ -335,3 +335,50 @@ def test_choose_spills_thirty_percent_when_half_of_priority_zero_is_ejected():
     counts = Counter(b.choose(rng, {"east-2"}).pod for _ in range(n))
     assert counts["east-2"] == 0
     assert counts["west-1"] / n == pytest.approx(0.30, abs=0.02)
+
+
+# -- localityLbSetting.distribute -------------------------------------------------------
+
+def _distribute(frm: str, to: dict[str, int]):  # type: ignore[no-untyped-def]
+    from harness.localstack.mesh.policy import LocalityLbSetting
+
+    return LocalityLbSetting.model_validate({"distribute": [{"from": frm, "to": to}]})
+
+
+def test_distribute_picks_the_entry_for_the_client_region_and_sums_zones() -> None:
+    from harness.localstack.mesh.balancer import distribute_weights
+
+    setting = _distribute("us-east/*", {"us-east/a": 60, "us-east/b": 10, "us-west/*": 30})
+    assert distribute_weights(setting, "us-east") == {"us-east": 70.0, "us-west": 30.0}
+    assert distribute_weights(setting, "eu-west") is None
+    assert distribute_weights(_distribute("*", {"eu-west/*": 100}), "us-west") == {"eu-west": 100.0}
+
+
+def test_distribute_sends_traffic_by_locality_weight() -> None:
+    from collections import Counter
+
+    from harness.localstack.mesh.balancer import ClusterBalancer, Endpoint, LbPolicy, distribute_weights
+
+    eps = [Endpoint(f"{r}-{i}", f"http://x/{r}{i}", r, "w", (("region", r),))
+           for r in ("us-east", "us-west") for i in range(2)]
+    b = ClusterBalancer(LbPolicy(kind="RANDOM"), levels=[eps],
+                        distribute=distribute_weights(_distribute("us-east", {"us-east": 20, "us-west": 80}),
+                                                      "us-east"))
+    rng = random.Random(7)
+    regions = Counter(b.choose(rng, set()).region for _ in range(10_000))  # type: ignore[union-attr]
+    assert abs(regions["us-west"] / 10_000 - 0.8) < 0.02
+
+
+def test_distribute_scales_a_region_by_its_health() -> None:
+    from collections import Counter
+
+    from harness.localstack.mesh.balancer import ClusterBalancer, Endpoint, LbPolicy
+
+    east = [Endpoint(f"e{i}", "u", "us-east", "w", ()) for i in range(4)]
+    west = [Endpoint(f"w{i}", "u", "us-west", "w", ()) for i in range(4)]
+    b = ClusterBalancer(LbPolicy(kind="RANDOM"), levels=[east + west], distribute={"us-east": 50, "us-west": 50})
+    rng = random.Random(3)
+    # 3 of 4 east hosts ejected: east keeps 1.4 x 25 % = 35 % of its weight
+    regions = Counter(b.choose(rng, {"e0", "e1", "e2"}).region for _ in range(20_000))  # type: ignore[union-attr]
+    expected_east = 50 * 0.35 / (50 * 0.35 + 50)
+    assert abs(regions["us-east"] / 20_000 - expected_east) < 0.02
