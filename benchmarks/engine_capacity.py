@@ -31,7 +31,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sse_client import percentile, run_streams  # noqa: E402
+from sse_client import run_streams  # noqa: E402
+
+from harness.stats import percentile  # noqa: E402
 
 ENGINE_PARAMS = {"maxNumSeqs": 4096, "kvCacheTokens": 50_000_000, "decodeStepMs": 20.0, "decodeMsPerSeq": 0.0,
                  "prefillOverheadMs": 0.0, "prefillMsPerToken": 0.0, "enablePrefixCaching": False}

@@ -30,7 +30,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sse_client import StreamRecord, percentile, run_closed_loop, run_streams  # noqa: E402
+from sse_client import StreamRecord, run_closed_loop, run_streams  # noqa: E402
+
+from harness.stats import percentile  # noqa: E402
 
 from harness.localstack.testing import running_stack  # noqa: E402
 

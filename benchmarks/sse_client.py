@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["StreamRecord", "run_streams", "run_closed_loop", "percentile"]
+__all__ = ["StreamRecord", "run_streams", "run_closed_loop"]
 
 
 @dataclass
@@ -114,10 +114,3 @@ async def run_closed_loop(host: str, port: int, concurrency: int, seconds: float
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return records
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, int(round(q * (len(values) - 1)))))]

@@ -17,7 +17,8 @@ from typing import Any
 from locust import events
 
 from harness.load.records import RequestRecord
-from harness.load.thresholds import Thresholds, evaluate, percentile
+from harness.load.thresholds import Thresholds, evaluate
+from harness.stats import percentile
 
 __all__ = ["RecordSink", "SINK"]
 

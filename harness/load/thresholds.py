@@ -7,17 +7,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from harness.load.records import RequestRecord
+from harness.stats import percentile
 
-__all__ = ["Thresholds", "ThresholdResult", "evaluate", "summarize", "percentile"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1); NaN for no values."""
-    if not values:
-        return math.nan
-    s = sorted(values)
-    # round first: 0.07 * 100 is 7.000000000000001 in floats, which must not become rank 8
-    return s[max(0, min(len(s) - 1, math.ceil(round(q * len(s), 9)) - 1))]
+__all__ = ["Thresholds", "ThresholdResult", "evaluate", "summarize"]
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from harness.localstack.engine.params import EngineParams
 from harness.localstack.engine.requests import (GenerateRequest, RequestRejected, error_body, parse_embedding,
                                                 parse_generate)
 from harness.localstack.engine.text import OutputWords
+from harness.stats import percentile
 
 __all__ = ["Engine", "build_app", "SERVED_BY_HEADER"]
 
@@ -314,15 +315,10 @@ class Engine:
         asyncio.get_running_loop().call_later(fault.exit_after_s, _exit_now, 1)
 
     def stats(self) -> dict[str, Any]:
-        lat = sorted(self.lateness)
-        wake = sorted(self.wake_lateness)
-        ttft = sorted(self.ttfts)
-        emit = sorted(self.emit_time)
+        lat, wake, ttft, emit = self.lateness, self.wake_lateness, self.ttfts, self.emit_time
 
-        def pct(values: list[float], q: float) -> float | None:
-            if not values:
-                return None
-            return round(values[min(len(values) - 1, math.ceil(q * len(values)) - 1)] * 1000, 3)
+        def pct(values: deque[float], q: float) -> float | None:
+            return round(percentile(values, q) * 1000, 3) if values else None
 
         return {"pod": self.pod, "steps": self.steps, "tokens": self.tokens,
                 "running": len(self.scheduler.running), "waiting": len(self.scheduler.waiting),

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from harness.load.records import RequestRecord
-from harness.load.thresholds import ThresholdResult, Thresholds, evaluate, percentile, summarize
+from harness.load.thresholds import ThresholdResult, Thresholds, evaluate, summarize
+from harness.stats import percentile
 
 
 def rec(ok: bool = True, ttft: float | None = 0.1, itl: list[float] | None = None, e2e: float | None = 1.0,
