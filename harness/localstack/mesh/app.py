@@ -160,10 +160,11 @@ class MeshApp:
                     back = c.outlier.tick(now)
                     if back:
                         log.info("outlier detection returned %s to %s", ", ".join(back), c.name)
-                self.telemetry.ejections_active.labels(c.name).set(len(c.ejected()))
+                ejected = c.ejected()
                 eps = c.balancer.endpoints()
+                self.telemetry.ejections_active.labels(c.name).set(len(ejected))
                 self.telemetry.total.labels(c.name).set(len(eps))
-                self.telemetry.healthy.labels(c.name).set(len([e for e in eps if e.pod not in c.ejected()]))
+                self.telemetry.healthy.labels(c.name).set(sum(e.pod not in ejected for e in eps))
 
     # -- admin API -----------------------------------------------------------
     def admin_app(self) -> web.Application:

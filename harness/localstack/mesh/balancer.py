@@ -201,7 +201,8 @@ class ClusterBalancer:
     _rings: dict[tuple[str, ...], HashRing] = field(default_factory=dict)
 
     def set_levels(self, levels: list[list[Endpoint]]) -> None:
-        self.levels = levels
+        # sorted once here, so the per-request pick needs no sort to be deterministic
+        self.levels = [sorted(level, key=lambda e: e.pod) for level in levels]
         self._rings.clear()
 
     def endpoints(self) -> list[Endpoint]:
@@ -263,7 +264,6 @@ class ClusterBalancer:
     def _pick(self, hosts: list[Endpoint], rng: random.Random, hash_key: str | None, attempt: int) -> Endpoint | None:
         if not hosts:
             return None
-        hosts = sorted(hosts, key=lambda e: e.pod)
         kind = self.policy.kind
         if kind == "RING_HASH":
             if hash_key is None:  # no key: Envoy picks at random

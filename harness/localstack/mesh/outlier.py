@@ -64,17 +64,22 @@ class OutlierDetector:
     settings: OutlierSettings
     hosts: dict[str, HostOutlierState] = field(default_factory=dict)
     ejections_total: int = 0
+    # kept in step with each host's ejected_at, so the request path reads a set
+    # instead of scanning every host
+    _ejected: set[str] = field(default_factory=set)
 
     def sync_hosts(self, names: list[str]) -> None:
         """Hosts that left the cluster drop their state; new ones start clean."""
         keep = set(names)
         for gone in [h for h in self.hosts if h not in keep]:
             del self.hosts[gone]
+            self._ejected.discard(gone)
         for n in names:
             self.hosts.setdefault(n, HostOutlierState())
 
     def ejected(self) -> set[str]:
-        return {h for h, s in self.hosts.items() if s.ejected}
+        """The ejected hosts (the detector's own set: read it, do not change it)."""
+        return self._ejected
 
     def record(self, host: str, status: int | None, now: float) -> bool:
         """Record one upstream outcome (`None`: connect failure, reset or timeout).
@@ -97,6 +102,7 @@ class OutlierDetector:
             return False
         st.ejections += 1
         st.ejected_at = now
+        self._ejected.add(host)
         self.ejections_total += 1
         return True
 
@@ -113,6 +119,7 @@ class OutlierDetector:
                 assert st.ejected_at is not None
                 if now >= st.ejected_at + self.ejection_duration(st):
                     st.ejected_at = None
+                    self._ejected.discard(name)
                     back.append(name)
             elif st.ejections > 0:
                 st.ejections -= 1

@@ -140,9 +140,10 @@ class MeshProxy:
         ep: Endpoint | None = None
         try:
             while True:
-                ep = cluster.balancer.choose(self.rng, cluster.ejected(), hash_key,
+                ejected = cluster.ejected()
+                ep = cluster.balancer.choose(self.rng, ejected, hash_key,
                                              avoid=tried if policy.ignore_previous_hosts else frozenset(),
-                                             attempt=attempt, panic=cluster.panic())
+                                             attempt=attempt, panic=cluster.panic(ejected))
                 if ep is None:
                     return self._reply(NO_HEALTHY, service, started)
                 try:

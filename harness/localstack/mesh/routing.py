@@ -53,14 +53,14 @@ class Cluster:
     def ejected(self) -> set[str]:
         return self.outlier.ejected() if self.outlier else set()
 
-    def panic(self) -> bool:
+    def panic(self, ejected: set[str]) -> bool:
         """minHealthPercent: below it Envoy ignores health and uses every host."""
         if not self.outlier or not self.outlier.settings.min_health_percent:
             return False
         eps = self.balancer.endpoints()
         if not eps:
             return False
-        healthy = sum(ep.pod not in self.ejected() for ep in eps)
+        healthy = sum(ep.pod not in ejected for ep in eps)
         return 100.0 * healthy / len(eps) < self.outlier.settings.min_health_percent
 
 
@@ -131,7 +131,6 @@ class RoutingTable:
         wanted = {**selector, **c.subset_labels}
         eps = [ep for ep, labels in endpoints_from_pods(self.pods)
                if all(labels.get(k) == v for k, v in wanted.items())]
-        eps.sort(key=lambda e: e.pod)
         lb = c.policy.loadBalancer if c.policy else None
         levels = assign_priorities(eps, lb.localityLbSetting if lb else None, c.outlier is not None,
                                    self.client_region)
