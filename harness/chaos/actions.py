@@ -272,13 +272,7 @@ def _with_fault(vs: dict[str, Any], fault: dict[str, Any], route: str | None,
     """The VirtualService with `fault` on the chosen rules: the rule named
     `route`, every rule (default), or a new first rule that matches `header`
     and copies the catch-all's destinations."""
-    new = copy.deepcopy(vs)
-    for key in ("status", "metadata"):
-        if key == "metadata":
-            new["metadata"] = {k: v for k, v in vs.get("metadata", {}).items()
-                               if k in ("name", "namespace", "labels", "annotations", "resourceVersion")}
-        else:
-            new.pop(key, None)
+    new = _clean(vs, keep_version=True)
     rules = new.setdefault("spec", {}).setdefault("http", [])
     if header:
         base = next((r for r in rules if not r.get("match")), rules[-1] if rules else None)
@@ -310,7 +304,7 @@ def _istio_fault(action: str, virtual_service: str, fault: dict[str, Any], route
     entry = _begin(journal, action, configuration, {"virtual_service": virtual_service, "fault": fault,
                                                     "route": route, "header": header},
                    "restore_istio", {"kind": "VirtualService", "name": virtual_service, "namespace": namespace,
-                                     "object": _with_fault_clean(original)})
+                                     "object": _clean(original)})
     if entry.state == "dry_run":
         return {"dry_run": True, "would_apply": patched["spec"]["http"]}
     try:
@@ -332,11 +326,13 @@ def _istio_fault(action: str, virtual_service: str, fault: dict[str, Any], route
     return {"virtual_service": virtual_service, "fault": fault, "route": route, "header": header}
 
 
-def _with_fault_clean(obj: dict[str, Any]) -> dict[str, Any]:
+def _clean(obj: dict[str, Any], keep_version: bool = False) -> dict[str, Any]:
+    """A copy fit to PUT back: no status, only the metadata a user sets (and the
+    resourceVersion when the write must carry it)."""
     clean = copy.deepcopy(obj)
     clean.pop("status", None)
-    meta = clean.get("metadata", {})
-    clean["metadata"] = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations")}
+    keys = ("name", "namespace", "labels", "annotations") + (("resourceVersion",) if keep_version else ())
+    clean["metadata"] = {k: v for k, v in obj.get("metadata", {}).items() if k in keys}
     return clean
 
 
@@ -417,7 +413,7 @@ def _undo_clear_engine_fault(target: Target, selector: str, pods: list[str], kin
         return
     for name in pods:
         p = current.get(name)
-        if p is None or not p.url and target.name == "local":
+        if p is None:
             continue
         try:
             target.clear_engine_fault(p, kind)

@@ -60,8 +60,10 @@ class FaultSet:
     def set(self, fault: _Fault) -> None:
         self.active[fault.kind] = fault  # type: ignore[attr-defined]
 
-    def clear(self, kind: str | None = None) -> list[str]:
+    def clear(self, kind: str | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
+        """Clear one kind or all; `keep` names kinds that stay whatever is asked."""
         kinds = list(self.active) if kind is None else [kind] if kind in self.active else []
+        kinds = [k for k in kinds if k not in keep]
         for k in kinds:
             del self.active[k]
         return kinds

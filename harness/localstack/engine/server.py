@@ -297,12 +297,10 @@ class Engine:
             self._unhang.clear()
 
     def clear_faults(self, kind: str | None) -> list[str]:
-        cleared = self.faults.clear(kind)
+        # a dead engine stays dead (its OOM stays reported); the pod restarts it
+        cleared = self.faults.clear(kind, keep=frozenset({"gpu_oom"}) if self.dead else frozenset())
         if "hang" in cleared:
             self._unhang.set()
-        if "gpu_oom" in cleared:
-            cleared.remove("gpu_oom")  # a dead engine stays dead; the pod restarts it
-            self.faults.set(GpuOom(kind="gpu_oom"))
         return cleared
 
     def _die(self, fault: GpuOom) -> None:

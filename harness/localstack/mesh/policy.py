@@ -18,7 +18,7 @@ import re2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.diagnostics import ConfigError, Diagnostic, errors_only, from_validation_error
+from harness.diagnostics import ConfigError, Diagnostic, errors_only, field_path, from_validation_error
 from harness.durations import parse_duration
 from harness.yamlsource import SourceDocument, load_documents
 
@@ -450,7 +450,7 @@ def _deprecations(obj: VirtualService | DestinationRule, src: Source) -> list[Di
     out: list[Diagnostic] = []
 
     def warn(loc: tuple, message: str, fix: str) -> None:
-        out.append(Diagnostic("warning", src.file, message, field=_path(loc), object=name, fix=fix,
+        out.append(Diagnostic("warning", src.file, message, field=field_path(loc), object=name, fix=fix,
                               line=src.doc.line(loc)))
 
     if obj.apiVersion in OLD_VERSIONS:
@@ -501,11 +501,6 @@ def _deprecations(obj: VirtualService | DestinationRule, src: Source) -> list[Di
                 warn(loc + ("portLevelSettings",), "portLevelSettings are not emulated by the local proxy",
                      "put the policy at the traffic policy's top level for local runs")
     return out
-
-
-def _path(loc: tuple) -> str:
-    from harness.diagnostics import field_path
-    return field_path(loc)
 
 
 def mesh_diagnostics(paths: list[Path]) -> tuple[MeshConfig, list[Diagnostic]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.localstack.mesh.balancer import ClusterBalancer, Endpoint, LbPolicy, assign_priorities, distribute_weights
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
-from harness.localstack.mesh.policy import MeshConfig, TrafficPolicy, short_host
+from harness.localstack.mesh.policy import MeshConfig, TrafficPolicy, seconds, short_host
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
 from harness.localstack.topology import Topology
 
@@ -82,10 +82,7 @@ def _new_cluster(host: str, subset: str | None, namespace: str, policy: TrafficP
                  labels: dict[str, str], fingerprint: str) -> Cluster:
     od = policy.outlierDetection if policy else None
     cp = policy.connectionPool if policy else None
-    connect = 10.0
-    if cp and cp.tcp and cp.tcp.connectTimeout:
-        from harness.durations import parse_duration
-        connect = parse_duration(cp.tcp.connectTimeout)
+    connect = seconds(cp.tcp.connectTimeout if cp and cp.tcp else None, 10.0) or 10.0
     return Cluster(host=host, subset=subset, name=cluster_name(host, subset, namespace), policy=policy,
                    balancer=ClusterBalancer(LbPolicy.from_policy(policy)),
                    outlier=OutlierDetector(OutlierSettings.from_policy(od)) if od else None,
