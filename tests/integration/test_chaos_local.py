@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +19,6 @@ import pytest
 from harness.chaos import actions
 from harness.chaos.journal import Journal
 from harness.chaos.runner import ChaosRun
-from conftest import chaos_config, mesh_fixture_stack
 from harness.localstack.testing import StackHandle, eventually
 
 pytestmark = pytest.mark.integration
@@ -29,135 +28,127 @@ V1_EAST = "app=chat,version=v1,region=us-east"
 CHAT = {"model": "llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    with mesh_fixture_stack(tmp_path_factory, prometheus=False) as handle:
-        yield handle
+WITH_PROMETHEUS = False  # read by the mesh_stack fixture (conftest.py)
 
 
-@pytest.fixture
-def config(stack: StackHandle, tmp_path: Path) -> dict[str, Any]:
-    return chaos_config(stack, tmp_path)
+def ready(mesh_stack: StackHandle, selector: str) -> list[str]:
+    return sorted(p["name"] for p in mesh_stack.pods(selector=selector, ready=True))
 
 
-def ready(stack: StackHandle, selector: str) -> list[str]:
-    return sorted(p["name"] for p in stack.pods(selector=selector, ready=True))
+def vs(mesh_stack: StackHandle) -> dict:
+    return httpx.get(f"{mesh_stack.state.mesh_admin}/apis/networking.istio.io/v1/namespaces/llm/virtualservices/chat").json()
 
 
-def vs(stack: StackHandle) -> dict:
-    return httpx.get(f"{stack.state.mesh_admin}/apis/networking.istio.io/v1/namespaces/llm/virtualservices/chat").json()
+def pinned_rule(mesh_stack: StackHandle) -> dict:
+    return next(r for r in vs(mesh_stack)["spec"]["http"] if r["name"] == "pinned-v1")
 
 
-def pinned_rule(stack: StackHandle) -> dict:
-    return next(r for r in vs(stack)["spec"]["http"] if r["name"] == "pinned-v1")
-
-
-def faults(stack: StackHandle, pod: str) -> dict:
-    url = next(p["url"] for p in stack.pods() if p["name"] == pod)
+def faults(mesh_stack: StackHandle, pod: str) -> dict:
+    url = next(p["url"] for p in mesh_stack.pods() if p["name"] == pod)
     return httpx.get(f"{url}/admin/faults").json()["active"]
 
 
-def ask(stack: StackHandle, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"{stack.state.gateway}/v1/chat/completions", json=CHAT, headers=headers or {}, timeout=30)
+def ask(mesh_stack: StackHandle, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{mesh_stack.state.gateway}/v1/chat/completions", json=CHAT, headers=headers or {}, timeout=30)
 
 
-def states(config: dict) -> list[str]:
-    return [e.state for e in Journal(config["harness_journal"]).entries()]
+def states(chaos_config: dict) -> list[str]:
+    return [e.state for e in Journal(chaos_config["harness_journal"]).entries()]
 
 
 # -- actions and their rollbacks --------------------------------------------------------
 
-def test_kill_pods_and_rollback_waits_for_replacements(stack: StackHandle, config: dict) -> None:
-    before = ready(stack, V1_EAST)
+def test_kill_pods_and_rollback_waits_for_replacements(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    before = ready(mesh_stack, V1_EAST)
     assert len(before) == 2
-    out = actions.kill_pods(V1_EAST, count=1, seed=3, configuration=config)
+    out = actions.kill_pods(V1_EAST, count=1, seed=3, configuration=chaos_config)
     assert len(out["killed"]) == 1 and out["killed"][0] in before
-    assert states(config) == ["confirmed"]
-    actions.rollback_all(configuration=config)
-    assert len(ready(stack, V1_EAST)) == 2
-    assert states(config) == ["rolled_back"]
+    assert states(chaos_config) == ["confirmed"]
+    actions.rollback_all(configuration=chaos_config)
+    assert len(ready(mesh_stack, V1_EAST)) == 2
+    assert states(chaos_config) == ["rolled_back"]
 
 
-def test_blast_radius_cap_refuses_and_touches_nothing(stack: StackHandle, config: dict) -> None:
+def test_blast_radius_cap_refuses_and_touches_nothing(mesh_stack: StackHandle, chaos_config: dict) -> None:
     from chaoslib.exceptions import ActivityFailed
 
-    before = ready(stack, V1_EAST)
+    before = ready(mesh_stack, V1_EAST)
     # 3 of the workload's 5 chat pods is 60%
     with pytest.raises(ActivityFailed, match="3 of the workload's 5 pods is 60%, above the blast-radius cap of 50%"):
-        actions.kill_pods("app=chat,region=us-east", count=3, configuration=config)
-    assert ready(stack, V1_EAST) == before and states(config) == []
+        actions.kill_pods("app=chat,region=us-east", count=3, configuration=chaos_config)
+    assert ready(mesh_stack, V1_EAST) == before and states(chaos_config) == []
 
 
-def test_selector_matching_nothing_is_an_error(config: dict) -> None:
+def test_selector_matching_nothing_is_an_error(chaos_config: dict) -> None:
     from chaoslib.exceptions import ActivityFailed
 
     with pytest.raises(ActivityFailed, match="matches no pod"):
-        actions.kill_pods("app=nothing-here", count=1, configuration=config)
-    assert states(config) == []
+        actions.kill_pods("app=nothing-here", count=1, configuration=chaos_config)
+    assert states(chaos_config) == []
 
 
-def test_engine_faults_are_set_confirmed_and_cleared(stack: StackHandle, config: dict) -> None:
-    out = actions.engine_slowdown("app=chat,region=us-west", factor=4, count=1, configuration=config)
+def test_engine_faults_are_set_confirmed_and_cleared(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    out = actions.engine_slowdown("app=chat,region=us-west", factor=4, count=1, configuration=chaos_config)
     pod = out["pods"][0]
-    assert faults(stack, pod) == {"slow": {"kind": "slow", "factor": 4.0}}
-    actions.error_rate("app=chat,region=us-west", rate=1.0, status=500, count=1, configuration=config)
-    assert set(faults(stack, pod)) == {"slow", "error_rate"}
-    actions.rollback_all(configuration=config)
-    assert faults(stack, pod) == {}
+    assert faults(mesh_stack, pod) == {"slow": {"kind": "slow", "factor": 4.0}}
+    actions.error_rate("app=chat,region=us-west", rate=1.0, status=500, count=1, configuration=chaos_config)
+    assert set(faults(mesh_stack, pod)) == {"slow", "error_rate"}
+    actions.rollback_all(configuration=chaos_config)
+    assert faults(mesh_stack, pod) == {}
 
 
-def test_gpu_oom_kills_the_engine_and_the_pod_comes_back(stack: StackHandle, config: dict) -> None:
+def test_gpu_oom_kills_the_engine_and_the_pod_comes_back(mesh_stack: StackHandle, chaos_config: dict) -> None:
     pod = "chat-v1-eu-west-0"
-    restarts = next(p["restarts"] for p in stack.pods() if p["name"] == pod)
-    actions.gpu_oom("app=chat,region=eu-west", count=1, exit_after_s=0.5, configuration=config)
-    eventually(lambda: next(p["restarts"] for p in stack.pods() if p["name"] == pod) > restarts, 15,
+    restarts = next(p["restarts"] for p in mesh_stack.pods() if p["name"] == pod)
+    actions.gpu_oom("app=chat,region=eu-west", count=1, exit_after_s=0.5, configuration=chaos_config)
+    eventually(lambda: next(p["restarts"] for p in mesh_stack.pods() if p["name"] == pod) > restarts, 15,
                "the engine to exit and restart")
-    actions.rollback_all(configuration=config)
-    eventually(lambda: pod in ready(stack, "app=chat,region=eu-west"), 20, "the pod ready again")
+    actions.rollback_all(configuration=chaos_config)
+    eventually(lambda: pod in ready(mesh_stack, "app=chat,region=eu-west"), 20, "the pod ready again")
 
 
-def test_inject_abort_on_one_route_and_restore(stack: StackHandle, config: dict) -> None:
-    original = vs(stack)
-    actions.inject_abort("chat", http_status=503, percentage=100, route="pinned-v1", configuration=config)
-    r = ask(stack, {"x-version": "v1"})
+def test_inject_abort_on_one_route_and_restore(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    original = vs(mesh_stack)
+    actions.inject_abort("chat", http_status=503, percentage=100, route="pinned-v1", configuration=chaos_config)
+    r = ask(mesh_stack, {"x-version": "v1"})
     assert (r.status_code, r.text) == (503, "fault filter abort")
-    assert ask(stack).status_code == 200  # other routes untouched
-    actions.rollback_all(configuration=config)
-    assert ask(stack, {"x-version": "v1"}).status_code == 200
-    assert vs(stack)["spec"] == original["spec"]
+    assert ask(mesh_stack).status_code == 200  # other routes untouched
+    actions.rollback_all(configuration=chaos_config)
+    assert ask(mesh_stack, {"x-version": "v1"}).status_code == 200
+    assert vs(mesh_stack)["spec"] == original["spec"]
 
 
-def test_inject_latency_on_a_header_match(stack: StackHandle, config: dict) -> None:
-    actions.inject_latency("chat", fixed_delay="1s", header={"x-chaos": "slow"}, configuration=config)
-    assert vs(stack)["spec"]["http"][0]["name"] == "harness-fault"
+def test_inject_latency_on_a_header_match(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    actions.inject_latency("chat", fixed_delay="1s", header={"x-chaos": "slow"}, configuration=chaos_config)
+    assert vs(mesh_stack)["spec"]["http"][0]["name"] == "harness-fault"
     t0 = time.monotonic()
-    assert ask(stack, {"x-chaos": "slow"}).status_code == 200
+    assert ask(mesh_stack, {"x-chaos": "slow"}).status_code == 200
     assert time.monotonic() - t0 >= 0.9
-    actions.rollback_all(configuration=config)
-    assert all(r.get("name") != "harness-fault" for r in vs(stack)["spec"]["http"])
+    actions.rollback_all(configuration=chaos_config)
+    assert all(r.get("name") != "harness-fault" for r in vs(mesh_stack)["spec"]["http"])
 
 
-def test_region_outage_and_rollback(stack: StackHandle, config: dict) -> None:
-    actions.region_outage("eu-west", mode="kill", configuration=config)
-    regions = httpx.get(f"{stack.state.admin}/regions").json()["regions"]
+def test_region_outage_and_rollback(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    actions.region_outage("eu-west", mode="kill", configuration=chaos_config)
+    regions = httpx.get(f"{mesh_stack.state.admin}/regions").json()["regions"]
     assert {r["name"]: r["state"] for r in regions}["eu-west"] == "kill"
-    actions.rollback_all(configuration=config)
-    eventually(lambda: ready(stack, "region=eu-west") == ["chat-v1-eu-west-0"], 20, "eu-west back")
+    actions.rollback_all(configuration=chaos_config)
+    eventually(lambda: ready(mesh_stack, "region=eu-west") == ["chat-v1-eu-west-0"], 20, "eu-west back")
 
 
-def test_dry_run_touches_nothing(stack: StackHandle, config: dict) -> None:
-    config["harness_dry_run"] = True
-    before = ready(stack, V1_EAST)
-    out = actions.kill_pods(V1_EAST, count=1, configuration=config)
+def test_dry_run_touches_nothing(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    chaos_config["harness_dry_run"] = True
+    before = ready(mesh_stack, V1_EAST)
+    out = actions.kill_pods(V1_EAST, count=1, configuration=chaos_config)
     assert out["dry_run"] and len(out["would_kill"]) == 1
-    out = actions.inject_abort("chat", route="pinned-v1", configuration=config)
+    out = actions.inject_abort("chat", route="pinned-v1", configuration=chaos_config)
     assert out["dry_run"]
-    assert ready(stack, V1_EAST) == before and "fault" not in pinned_rule(stack)
-    assert states(config) == ["dry_run", "dry_run"]
+    assert ready(mesh_stack, V1_EAST) == before and "fault" not in pinned_rule(mesh_stack)
+    assert states(chaos_config) == ["dry_run", "dry_run"]
 
 
 def test_fault_confirmation_fails_when_the_injection_silently_does_not_happen(
-        stack: StackHandle, config: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+        mesh_stack: StackHandle, chaos_config: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from chaoslib.exceptions import ActivityFailed
 
     from harness.targets.local import LocalTarget
@@ -167,8 +158,8 @@ def test_fault_confirmation_fails_when_the_injection_silently_does_not_happen(
     monkeypatch.setattr(LocalTarget, "replace_istio", lambda self, kind, name, obj, namespace=None: obj)
     monkeypatch.setattr(actions, "_confirm", _fast_confirm(actions._confirm))
     with pytest.raises(ActivityFailed, match="did not take effect"):
-        actions.inject_abort("chat", route="pinned-v1", configuration=config)
-    assert states(config) == ["failed"]
+        actions.inject_abort("chat", route="pinned-v1", configuration=chaos_config)
+    assert states(chaos_config) == ["failed"]
 
 
 def _fast_confirm(confirm):  # type: ignore[no-untyped-def]
@@ -179,28 +170,28 @@ def _fast_confirm(confirm):  # type: ignore[no-untyped-def]
 
 # -- run-level guarantees ----------------------------------------------------------------
 
-def test_exception_in_the_method_still_rolls_back(stack: StackHandle, tmp_path: Path) -> None:
+def test_exception_in_the_method_still_rolls_back(mesh_stack: StackHandle, tmp_path: Path) -> None:
     sys.path.insert(0, str(FIXTURES / "chaos"))
     try:
-        outcome = ChaosRun(FIXTURES / "chaos" / "abort-then-boom.yaml", stack=stack.state.name,
+        outcome = ChaosRun(FIXTURES / "chaos" / "abort-then-boom.yaml", stack=mesh_stack.state.name,
                            journal_path=tmp_path / "j.jsonl").run()
     finally:
         sys.path.remove(str(FIXTURES / "chaos"))
     assert outcome.rollbacks and all(r["rolled_back"] for r in outcome.rollbacks)
-    assert "fault" not in pinned_rule(stack)
-    assert ask(stack, {"x-version": "v1"}).status_code == 200
+    assert "fault" not in pinned_rule(mesh_stack)
+    assert ask(mesh_stack, {"x-version": "v1"}).status_code == 200
 
 
-def test_sigint_mid_experiment_rolls_back(stack: StackHandle, tmp_path: Path) -> None:
+def test_sigint_mid_experiment_rolls_back(mesh_stack: StackHandle, tmp_path: Path) -> None:
     journal = tmp_path / "j.jsonl"
     env = {**os.environ, "PYTHONPATH": str(FIXTURES / "chaos")}
     proc = subprocess.Popen([sys.executable, "-m", "harness", "chaos", "run",
-                             str(FIXTURES / "chaos" / "abort-then-wait.yaml"), "--stack", stack.state.name,
+                             str(FIXTURES / "chaos" / "abort-then-wait.yaml"), "--stack", mesh_stack.state.name,
                              "--journal", str(journal)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         eventually(lambda: "confirmed" in [e.state for e in Journal(journal).entries()], 30, "the fault in place")
-        assert ask(stack, {"x-version": "v1"}).status_code == 503
+        assert ask(mesh_stack, {"x-version": "v1"}).status_code == 503
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
     finally:
@@ -208,37 +199,56 @@ def test_sigint_mid_experiment_rolls_back(stack: StackHandle, tmp_path: Path) ->
             proc.kill()
     assert proc.returncode == 130, output
     assert [e.state for e in Journal(journal).entries()] == ["rolled_back"]
-    assert ask(stack, {"x-version": "v1"}).status_code == 200
+    assert ask(mesh_stack, {"x-version": "v1"}).status_code == 200
 
 
-def test_rollback_replays_a_crashed_runs_journal(stack: StackHandle, config: dict) -> None:
-    actions.inject_abort("chat", route="pinned-v1", configuration=config)
-    assert ask(stack, {"x-version": "v1"}).status_code == 503
+def test_rollback_replays_a_crashed_runs_journal(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    actions.inject_abort("chat", route="pinned-v1", configuration=chaos_config)
+    assert ask(mesh_stack, {"x-version": "v1"}).status_code == 503
     # the run "crashed" here: nothing rolled back; the CLI replays the journal
     p = subprocess.run([sys.executable, "-m", "harness", "chaos", "rollback", "--journal",
-                        config["harness_journal"]], capture_output=True, text=True, timeout=60,
+                        chaos_config["harness_journal"]], capture_output=True, text=True, timeout=60,
                        env={**os.environ})
     assert p.returncode == 0, p.stdout + p.stderr
     assert "rollback inject_abort" in p.stdout and "ok" in p.stdout
-    assert ask(stack, {"x-version": "v1"}).status_code == 200
+    assert ask(mesh_stack, {"x-version": "v1"}).status_code == 200
 
 
-def test_dry_run_cli_prints_the_plan(stack: StackHandle, tmp_path: Path) -> None:
+def test_dry_run_cli_prints_the_plan(mesh_stack: StackHandle, tmp_path: Path) -> None:
     journal = tmp_path / "dry.jsonl"
     p = subprocess.run([sys.executable, "-m", "harness", "chaos", "run", str(FIXTURES / "chaos" / "kill-one.yaml"),
-                        "--stack", stack.state.name, "--dry-run", "--journal", str(journal)],
+                        "--stack", mesh_stack.state.name, "--dry-run", "--journal", str(journal)],
                        capture_output=True, text=True, timeout=120, env={**os.environ})
     assert p.returncode == 0, p.stdout + p.stderr
     assert [e.state for e in Journal(journal).entries()] == ["dry_run"]
-    assert len(ready(stack, V1_EAST)) == 2
+    assert len(ready(mesh_stack, V1_EAST)) == 2
 
 
-def test_invalid_experiment_is_one_line_and_injects_nothing(stack: StackHandle, tmp_path: Path) -> None:
+def test_invalid_experiment_is_one_line_and_injects_nothing(mesh_stack: StackHandle, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text((FIXTURES / "chaos" / "kill-one.yaml").read_text().replace("count: 1", "counts: 1"))
-    p = subprocess.run([sys.executable, "-m", "harness", "chaos", "run", str(bad), "--stack", stack.state.name],
+    p = subprocess.run([sys.executable, "-m", "harness", "chaos", "run", str(bad), "--stack", mesh_stack.state.name],
                        capture_output=True, text=True, timeout=60, env={**os.environ})
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "kill_pods() has no argument 'counts'" in lines[0] and "bad.yaml" in lines[0]
-    assert len(ready(stack, V1_EAST)) == 2
+    assert len(ready(mesh_stack, V1_EAST)) == 2
+
+
+def test_endpoint_health_probe_sees_a_hung_engine(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    from chaoslib.exceptions import ActivityFailed
+
+    from harness.chaos import probes
+
+    selector = "app=chat,region=us-west"
+    assert probes.endpoint_health(selector, configuration=chaos_config) == 1.0
+    assert probes.pods_ready(selector, configuration=chaos_config) == 1
+    url = next(p["url"] for p in mesh_stack.pods(selector=selector))
+    httpx.post(f"{url}/admin/faults", json={"kind": "hang"}).raise_for_status()
+    try:
+        assert probes.endpoint_health(selector, configuration=chaos_config) == 0.0
+    finally:
+        httpx.delete(f"{url}/admin/faults/hang").raise_for_status()
+    assert probes.endpoint_health(selector, configuration=chaos_config) == 1.0
+    with pytest.raises(ActivityFailed, match="matches no pod"):
+        probes.pods_ready("app=nothing", configuration=chaos_config)

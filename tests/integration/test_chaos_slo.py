@@ -7,7 +7,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +15,6 @@ import pytest
 from harness.chaos import actions, probes
 from harness.chaos.journal import Journal
 from harness.chaos.runner import ChaosRun, Guard
-from conftest import chaos_config, mesh_fixture_stack
 from harness.localstack.testing import StackHandle, eventually
 
 pytestmark = pytest.mark.integration
@@ -23,15 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CHAT = {"model": "llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    with mesh_fixture_stack(tmp_path_factory, prometheus=True) as handle:
-        yield handle
-
-
-@pytest.fixture
-def config(stack: StackHandle, tmp_path: Path) -> dict[str, Any]:
-    return chaos_config(stack, tmp_path)
+WITH_PROMETHEUS = True  # read by the mesh_stack fixture (conftest.py)
 
 
 class Traffic:
@@ -60,49 +51,49 @@ class Traffic:
         self.thread.join(15)
 
 
-def test_availability_probe_sees_an_injected_abort(stack: StackHandle, config: dict) -> None:
-    with Traffic(stack.state.gateway, {"x-version": "v1"}):
-        eventually(lambda: _safe(lambda: probes.slo_availability("chat", "10s", config)) == 1.0, 30,
+def test_availability_probe_sees_an_injected_abort(mesh_stack: StackHandle, chaos_config: dict) -> None:
+    with Traffic(mesh_stack.state.gateway, {"x-version": "v1"}):
+        eventually(lambda: _safe(lambda: probes.slo_availability("chat", "10s", chaos_config)) == 1.0, 30,
                    "availability 1.0 in Prometheus")
-        actions.inject_abort("chat", route="pinned-v1", configuration=config)
+        actions.inject_abort("chat", route="pinned-v1", configuration=chaos_config)
         try:
-            eventually(lambda: (_safe(lambda: probes.slo_availability("chat", "5s", config)) or 1) < 0.5, 30,
+            eventually(lambda: (_safe(lambda: probes.slo_availability("chat", "5s", chaos_config)) or 1) < 0.5, 30,
                        "availability to fall under the abort")
         finally:
-            actions.rollback_all(configuration=config)
+            actions.rollback_all(configuration=chaos_config)
 
 
-def test_ttft_probe_reads_the_engines_histogram(stack: StackHandle, config: dict) -> None:
+def test_ttft_probe_reads_the_engines_histogram(mesh_stack: StackHandle, chaos_config: dict) -> None:
     with cf.ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: httpx.post(f"{stack.state.gateway}/v1/chat/completions", json=CHAT, timeout=30),
+        list(pool.map(lambda _: httpx.post(f"{mesh_stack.state.gateway}/v1/chat/completions", json=CHAT, timeout=30),
                       range(20)))
-    value = eventually(lambda: _safe(lambda: probes.slo_ttft_p95_ms("llama-3-8b", "30s", config)), 30, "a TTFT p95")
+    value = eventually(lambda: _safe(lambda: probes.slo_ttft_p95_ms("llama-3-8b", "30s", chaos_config)), 30, "a TTFT p95")
     assert 0 < float(value) < 5000  # type: ignore[arg-type]
 
 
-def test_no_data_is_inconclusive_not_a_pass(config: dict) -> None:
+def test_no_data_is_inconclusive_not_a_pass(chaos_config: dict) -> None:
     from chaoslib.exceptions import ActivityFailed
 
     with pytest.raises(ActivityFailed, match="inconclusive"):
-        probes.slo_availability("no-such-service", "30s", config)
+        probes.slo_availability("no-such-service", "30s", chaos_config)
 
 
-def test_guard_slo_breach_aborts_the_run_and_rolls_back(stack: StackHandle, tmp_path: Path, config: dict) -> None:
+def test_guard_slo_breach_aborts_the_run_and_rolls_back(mesh_stack: StackHandle, tmp_path: Path, chaos_config: dict) -> None:
     import sys
     sys.path.insert(0, str(FIXTURES / "chaos"))
     journal = tmp_path / "guarded.jsonl"
-    guard = Guard(lambda: probes.slo_availability("chat", "5s", config), 0.5, interval=1.0,
+    guard = Guard(lambda: probes.slo_availability("chat", "5s", chaos_config), 0.5, interval=1.0,
                   description="availability of chat")
     try:
-        with Traffic(stack.state.gateway, {"x-version": "v1"}):
-            outcome = ChaosRun(FIXTURES / "chaos" / "abort-then-wait.yaml", stack=stack.state.name,
+        with Traffic(mesh_stack.state.gateway, {"x-version": "v1"}):
+            outcome = ChaosRun(FIXTURES / "chaos" / "abort-then-wait.yaml", stack=mesh_stack.state.name,
                                journal_path=journal, guard=guard).run()
     finally:
         sys.path.remove(str(FIXTURES / "chaos"))
     assert outcome.status == "aborted" and "availability of chat" in outcome.reason
     assert outcome.exit_code == 1
     assert [e.state for e in Journal(journal).entries()] == ["rolled_back"]
-    r = httpx.post(f"{stack.state.gateway}/v1/chat/completions", json=CHAT, headers={"x-version": "v1"}, timeout=30)
+    r = httpx.post(f"{mesh_stack.state.gateway}/v1/chat/completions", json=CHAT, headers={"x-version": "v1"}, timeout=30)
     assert r.status_code == 200
 
 
