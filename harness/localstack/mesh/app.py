@@ -60,6 +60,7 @@ class MeshApp:
         self.reloads = 0
         self._digests = self._scan()
         self._tasks: list[asyncio.Task] = []
+        self.session: aiohttp.ClientSession | None = None
 
     def _default_host(self) -> str:
         """Requests to the gateway's address take the VirtualService of the
@@ -79,7 +80,8 @@ class MeshApp:
 
     # -- background tasks ----------------------------------------------------
     async def start(self) -> None:
-        await self.proxy.start()
+        # the orchestrator watch's own client; the data path does not use aiohttp's
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         await self._refresh_endpoints(wait=False)
         self._tasks = [asyncio.create_task(self._watch_endpoints(), name="endpoints"),
                        asyncio.create_task(self._watch_files(), name="files"),
@@ -90,13 +92,15 @@ class MeshApp:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.proxy.close()
+        if self.session is not None:
+            await self.session.close()
 
     async def _refresh_endpoints(self, wait: bool) -> None:
-        assert self.proxy.session is not None
+        assert self.session is not None
         params = {"ready": "true"}
         if wait:
             params.update(wait=str(self.endpoints_version), timeout="20")
-        async with self.proxy.session.get(f"{self.orchestrator}/pods", params=params,
+        async with self.session.get(f"{self.orchestrator}/pods", params=params,
                                           timeout=aiohttp.ClientTimeout(total=30)) as r:
             data = await r.json()
         if data["version"] != self.endpoints_version:

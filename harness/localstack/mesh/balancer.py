@@ -19,6 +19,7 @@ import bisect
 import hashlib
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Sequence
 
 from harness.localstack.mesh.policy import LocalityLbSetting, TrafficPolicy
@@ -40,10 +41,14 @@ class Endpoint:
     workload: str
     labels: tuple[tuple[str, str], ...]
 
+    @cached_property
+    def _label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
     def label(self, key: str) -> str | None:
         if key == REGION_LABEL:
             return self.region
-        return dict(self.labels).get(key)
+        return self._label_map.get(key)
 
 
 def _priority_by_labels(ep: Endpoint, entries: list[str], client: dict[str, str]) -> int:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Callable
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -72,20 +71,12 @@ class MeshProxy:
         self.telemetry = telemetry
         self.default_host = default_host
         self.rng = rng or random.Random()
-        self.session: aiohttp.ClientSession | None = None
         self._mirrors: set[asyncio.Task] = set()
         self.clock: Callable[[], float] = time.monotonic
-
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=30)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                             timeout=aiohttp.ClientTimeout(total=None))
 
     async def close(self) -> None:
         for t in list(self._mirrors):
             t.cancel()
-        if self.session:
-            await self.session.close()
 
     # -- entry point ---------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -99,8 +90,8 @@ class MeshProxy:
         if selected is None:
             return self._reply(LocalReply(404, "", "NR"), Destination(host_name, table.topology.namespace), started)
         _, rule = selected
-        draw = fault_draw(rule.fault, self.rng)
         if rule.fault is not None:
+            draw = fault_draw(rule.fault, self.rng)
             if draw.delay_s:
                 await asyncio.sleep(draw.delay_s)
             if draw.abort_status is not None:
@@ -131,7 +122,6 @@ class MeshProxy:
     async def _forward(self, request: web.Request, cluster: Cluster, service: Destination, headers: CIMultiDict,
                        body: bytes, view: RequestView, timeout: float | None, policy: RetryPolicy,
                        resp_ops: list, started: float) -> web.StreamResponse:
-        assert self.session is not None
         deadline = None if timeout is None else self.clock() + timeout
         hash_key = cluster.balancer.policy.hash_key(
             view.headers, _cookies(view.headers.get("cookie")), request.remote or "", dict(view.query))
@@ -287,7 +277,7 @@ class MeshProxy:
                 continue
             headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
             authority = request.headers.get("host", dest.host).split(":")[0]
-            headers["host"] = f"{authority}-shadow"  # Envoy marks mirrored traffic so
+            headers["host"] = f"{authority}-shadow"  # as Envoy marks a shadowed request
             task = asyncio.create_task(self._send_mirror(cluster, request.method, request.path_qs, headers, body,
                                                          Destination(dest.host.split(".")[0],
                                                                      table.topology.namespace)))
@@ -297,21 +287,22 @@ class MeshProxy:
     async def _send_mirror(self, cluster: Cluster, method: str, path: str, headers: CIMultiDict, body: bytes,
                            service: Destination) -> None:
         """Fire and forget: the answer is read and dropped; failures touch nobody."""
-        assert self.session is not None
         started = time.perf_counter()
         ep = cluster.balancer.choose(self.rng, cluster.ejected())
         if ep is None:
             self.telemetry.record(service, 503, "UH", 0.0)
             return
+        exchange: UpstreamExchange | None = None
         try:
-            async with self.session.request(method, ep.url + path, headers=headers, data=body,
-                                            timeout=aiohttp.ClientTimeout(total=600)) as r:
-                async for _ in r.content.iter_any():
-                    pass
-                self.telemetry.record(self._dest(service, ep), r.status, "",
-                                      (time.perf_counter() - started) * 1000)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            host, port = _address(ep.url)
+            exchange = await open_exchange(host, port, method, path, headers, body, cluster.connect_timeout)
+            await asyncio.wait_for(exchange.read_all(), 600)
+            self.telemetry.record(self._dest(service, ep), exchange.status, "", (time.perf_counter() - started) * 1000)
+        except (UpstreamReset, asyncio.TimeoutError, OSError):
             self.telemetry.record(self._dest(service, ep), 503, "UF", (time.perf_counter() - started) * 1000)
+        finally:
+            if exchange is not None:
+                exchange.close()
 
     # -- replies and telemetry -----------------------------------------------
     def _dest(self, service: Destination, ep: Endpoint | None) -> Destination:
