@@ -123,7 +123,7 @@ class Engine:
                 await self._unhang.wait()
                 next_t = None
             if sched.idle:
-                self._publish_gauges()
+                self.publish_gauges()
                 self._wake.clear()
                 await self._wake.wait()
                 next_t = None
@@ -135,7 +135,7 @@ class Engine:
             result = sched.step()
             self.steps += 1
             if result.duration_s <= 0:  # nothing fits yet; wait for a finish or an abort
-                self._publish_gauges()
+                self.publish_gauges()
                 self._wake.clear()
                 await self._wake.wait()
                 next_t = None
@@ -222,7 +222,7 @@ class Engine:
             self._observe_finished(f, now)
             if not f.done.done():
                 f.done.set_result(None)
-        self._publish_gauges()
+        self.publish_gauges()
 
     def _observe_finished(self, f: Flight, now: float) -> None:
         m = self.metrics
@@ -235,7 +235,7 @@ class Engine:
             m.tpot.observe((now - f.first_token_at) / (f.seq.generated - 1))
         m.success(f.req.finish_reason if f.req else "stop")
 
-    def _publish_gauges(self) -> None:
+    def publish_gauges(self) -> None:
         s = self.scheduler
         self.metrics.running.set(len(s.running))
         self.metrics.waiting.set(len(s.waiting))
@@ -251,7 +251,7 @@ class Engine:
         self._wake.set()
 
     # -- admission -----------------------------------------------------------
-    def _admit(self, req: GenerateRequest | None, prompt_ids: list[int], output_tokens: int, seed: int) -> Flight:
+    def admit(self, req: GenerateRequest | None, prompt_ids: list[int], output_tokens: int, seed: int) -> Flight:
         self._next_id += 1
         block_hashes = chained_block_hashes(prompt_ids, self.params.block_size) \
             if self.params.enable_prefix_caching else ()
@@ -261,9 +261,19 @@ class Engine:
                    done=asyncio.get_running_loop().create_future(), rng=random.Random(seed))
         self.flights[seq.seq_id] = f
         self.scheduler.add(seq)
-        self._publish_gauges()
+        self.publish_gauges()
         self._wake.set()
         return f
+
+    async def unhung(self) -> None:
+        """Return at once, or when a hang fault is cleared."""
+        if not self._unhang.is_set():
+            await self._unhang.wait()
+
+    @property
+    def admitted(self) -> int:
+        """Requests admitted so far (seeds each request's draws)."""
+        return self._next_id
 
     async def finish(self, f: Flight) -> None:
         """Wait for a request to end; if the handler is cancelled (the client
@@ -282,7 +292,7 @@ class Engine:
             if not f.done.done():
                 f.done.set_result(None)
         self.flights.clear()
-        self._publish_gauges()
+        self.publish_gauges()
 
     # -- faults --------------------------------------------------------------
     def apply_fault(self, fault) -> None:
@@ -354,8 +364,7 @@ def build_app(engine: Engine) -> web.Application:
 
     async def gate() -> web.Response | None:
         """What every API request meets first: hang, death, loading, injected errors."""
-        if not engine._unhang.is_set():
-            await engine._unhang.wait()
+        await engine.unhung()
         if engine.dead:
             return _error(500, ENGINE_DEAD_MESSAGE, "InternalServerError", headers=served)
         if not engine.loaded:
@@ -381,7 +390,7 @@ def build_app(engine: Engine) -> web.Application:
             if blocked is not None:
                 return blocked
             try:
-                req = parse_generate(api, await read_json(request), engine.params, engine._next_id)
+                req = parse_generate(api, await read_json(request), engine.params, engine.admitted)
             except RequestRejected as exc:
                 return web.json_response(exc.body(), status=exc.status, headers=served)
             return await (_stream(request, req) if req.stream else _unary(req))
@@ -417,7 +426,7 @@ def build_app(engine: Engine) -> web.Application:
         # The first write goes through aiohttp so the buffered headers leave with it;
         # token frames then go straight to the transport as HTTP chunks.
         await resp.write(first or b": stream\n\n")
-        f = engine._admit(req, req.prompt_ids, req.output_tokens, req.seed)
+        f = engine.admit(req, req.prompt_ids, req.output_tokens, req.seed)
         f.prefix, f.suffix, f.final_suffix = prefix, suffix, final
         f.transport = request.transport
         await engine.finish(f)
@@ -438,7 +447,7 @@ def build_app(engine: Engine) -> web.Application:
         return resp
 
     async def _unary(req: GenerateRequest) -> web.Response:
-        f = engine._admit(req, req.prompt_ids, req.output_tokens, req.seed)
+        f = engine.admit(req, req.prompt_ids, req.output_tokens, req.seed)
         await engine.finish(f)
         if f.error is not None:
             return _error(500, f.error, "InternalServerError", headers=served)
@@ -468,7 +477,7 @@ def build_app(engine: Engine) -> web.Application:
             return web.json_response(exc.body(), status=exc.status, headers=served)
         data, total = [], 0
         for i, (ids, text) in enumerate(zip(req.inputs, req.texts)):
-            f = engine._admit(None, ids, 1, zlib.crc32(text.encode()))
+            f = engine.admit(None, ids, 1, zlib.crc32(text.encode()))
             await engine.finish(f)
             if f.error is not None:
                 return _error(500, f.error, "InternalServerError", headers=served)
@@ -491,14 +500,13 @@ def build_app(engine: Engine) -> web.Application:
                             "is_blocking": False}]}]}, headers=served)
 
     async def health(request: web.Request) -> web.Response:
-        if not engine._unhang.is_set():
-            await engine._unhang.wait()
+        await engine.unhung()
         if engine.dead or not engine.loaded:
             return web.Response(status=503, headers=served)
         return web.Response(status=200, headers=served)
 
     async def metrics(request: web.Request) -> web.Response:
-        engine._publish_gauges()
+        engine.publish_gauges()
         return web.Response(body=generate_latest(engine.metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
