@@ -91,9 +91,7 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     from harness.load.records import RequestRecord
 
     df = result.records
-    recs = [RequestRecord(**{k: (v if not hasattr(v, "isoformat") else v.isoformat()) for k, v in row.items()})
-            for row in df.to_dict("records")] if len(df) else []
-    s = summarize(recs, result.duration_s)
+    s = summarize([RequestRecord(**row) for row in result.rows], result.duration_s)
     out.print(f"requests {int(s['requests'])}, failures {int(s['failures'])}, TTFT p50 {s['ttft_p50_ms']:.1f} ms "
               f"p95 {s['ttft_p95_ms']:.1f} ms, ITL p50 {s['itl_p50_ms']:.1f} ms p99 {s['itl_p99_ms']:.1f} ms, "
               f"output tokens {int(s['output_tokens'])}")

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections import deque
+from itertools import islice
 from typing import Any
 
 from locust import events
@@ -24,6 +25,7 @@ __all__ = ["RecordSink", "SINK"]
 
 log = logging.getLogger("harness.load")
 THRESHOLD_EXIT_CODE = 3
+UI_WINDOW = 5_000  # requests the LLM tab summarises
 
 
 class RecordSink:
@@ -60,7 +62,10 @@ class RecordSink:
         """Per request name: TTFT/ITL percentiles, and output tokens/s over the last window."""
         now = time.monotonic()
         by_name: dict[str, list[tuple[float, RequestRecord]]] = {}
-        for t, r in zip(self.finished_at, self.records):
+        # the most recent requests only: the UI polls every few seconds and a long
+        # run holds far too many inter-token gaps to sort each time
+        recent = islice(zip(self.finished_at, self.records), max(0, len(self.records) - UI_WINDOW), None)
+        for t, r in recent:
             name = f"{r.api}{' stream' if r.stream else ''} [{r.scenario}]"
             by_name.setdefault(name, []).append((t, r))
         rows = []
@@ -154,7 +159,7 @@ def _extend_web_ui(environment: Any) -> None:
     web_ui = environment.web_ui
     web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": "llm"}]
     web_ui.template_args["extended_tables"] = [{"key": "llm", "structure": [
-        {"key": "name", "title": "Name"}, {"key": "requests", "title": "Requests"},
+        {"key": "name", "title": "Name"}, {"key": "requests", "title": f"Requests (last {UI_WINDOW:,})"},
         {"key": "failures", "title": "Failures"}, {"key": "ttft_p50", "title": "TTFT p50 (ms)"},
         {"key": "ttft_p95", "title": "TTFT p95 (ms)"}, {"key": "ttft_p99", "title": "TTFT p99 (ms)"},
         {"key": "itl_p50", "title": "ITL p50 (ms)"}, {"key": "itl_p99", "title": "ITL p99 (ms)"},

@@ -50,6 +50,7 @@ def resolve_profile(profile: str | Path) -> Path:
 @dataclass
 class LoadResult:
     records: Any  # pandas.DataFrame of RequestRecords
+    rows: list[dict[str, Any]]  # the same records as plain dicts (RequestRecord fields)
     stats: Any  # pandas.DataFrame of Locust's *_stats.csv (empty if Locust wrote none)
     exit_code: int
     output: str  # Locust's combined stdout/stderr (tail)
@@ -142,7 +143,7 @@ class LoadRun:
         stats = pd.read_csv(stats_csv) if stats_csv.exists() else pd.DataFrame()
         output = self.log_file.read_text(errors="replace")[-4000:] if self.log_file.exists() else ""
         code = self.process.returncode if self.process and self.process.returncode is not None else -1
-        return LoadResult(records=records_frame(rows), stats=stats, exit_code=code, output=output,
+        return LoadResult(records=records_frame(rows), rows=rows, stats=stats, exit_code=code, output=output,
                           duration_s=time.monotonic() - self._started)
 
     def run(self) -> LoadResult:
