@@ -9,7 +9,6 @@ client-side count and the engine's `usage` agree and long prompts cost more.
 from __future__ import annotations
 
 import json
-import random
 import re
 import zlib
 from typing import Any
@@ -86,12 +85,7 @@ def completion_prompt_ids(prompt: Any) -> list[int]:
 
 
 class OutputWords:
-    """Output tokens as JSON-escaped words, chosen deterministically from a seed."""
+    """Output tokens: each word JSON-escaped (for pre-encoded stream frames) and plain."""
 
     ENCODED = [json.dumps(" " + w)[1:-1].encode() for w in _WORDS]
     PLAIN = [" " + w for w in _WORDS]
-
-    @staticmethod
-    def indices(seed: int, n: int) -> list[int]:
-        rng = random.Random(seed)
-        return [rng.randrange(len(_WORDS)) for _ in range(n)]
