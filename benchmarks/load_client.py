@@ -28,8 +28,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.load.runner import LoadRun  # noqa: E402
-from harness.stats import percentile  # noqa: E402
 from harness.localstack.testing import engine_process  # noqa: E402
+from harness.stats import percentile  # noqa: E402
 
 HERE = Path(__file__).parent / "fixtures" / "load"
 FAST = {"decodeStepMs": 1.0, "decodeMsPerSeq": 0.0, "prefillOverheadMs": 0.0, "prefillMsPerToken": 0.0,

@@ -32,9 +32,8 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).parent))
 from sse_client import StreamRecord, run_closed_loop, run_streams  # noqa: E402
 
-from harness.stats import percentile  # noqa: E402
-
 from harness.localstack.testing import running_stack  # noqa: E402
+from harness.stats import percentile  # noqa: E402
 
 HERE = Path(__file__).parent / "fixtures" / "mesh-bench"
 STEP_S = 0.020
@@ -86,6 +85,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     import tempfile
+
     import uvloop
 
     with tempfile.TemporaryDirectory() as state, \

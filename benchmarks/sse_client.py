@@ -108,7 +108,7 @@ async def run_closed_loop(host: str, port: int, concurrency: int, seconds: float
             try:
                 await loop.create_connection(lambda: _Stream(request, rec, fut), host, port)
                 await asyncio.wait_for(fut, stream_seconds * 20 + 10)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 rec.error = f"{type(exc).__name__}: {exc}"
             records.append(rec)
 

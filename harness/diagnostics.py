@@ -6,8 +6,9 @@ Every validator (topology, Istio, Kubernetes manifests, experiments) reports
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import pydantic
@@ -65,12 +66,12 @@ def field_path(loc: tuple[object, ...]) -> str:
 
 
 def from_validation_error(
-    exc: "pydantic.ValidationError",
+    exc: pydantic.ValidationError,
     file: str,
     *,
     object: str | None = None,
     prefix: str = "",
-    locate: "Callable[[tuple[object, ...]], int | None] | None" = None,
+    locate: Callable[[tuple[object, ...]], int | None] | None = None,
 ) -> list[Diagnostic]:
     """One Diagnostic per pydantic error, with a fix a user can act on."""
     diagnostics = []

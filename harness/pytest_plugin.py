@@ -30,9 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def local_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A running local stack for the session: the one named by --stack-name, or a
     fresh reference stack under a private state dir, stopped at the end."""
+    from harness.localstack.stack import StackOptions
     from harness.localstack.state import read_state
     from harness.localstack.testing import StackHandle, running_stack
-    from harness.localstack.stack import StackOptions
 
     if request.config.getoption("--target") != "local":
         pytest.skip("needs --target local")

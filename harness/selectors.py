@@ -8,8 +8,8 @@ and the `matchLabels` mapping form.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 __all__ = ["LabelSelector", "Requirement", "parse_selector", "SelectorError"]
 
@@ -44,7 +44,7 @@ class LabelSelector:
         return all(r.matches(labels) for r in self.requirements)
 
     @classmethod
-    def from_labels(cls, labels: Mapping[str, str]) -> "LabelSelector":
+    def from_labels(cls, labels: Mapping[str, str]) -> LabelSelector:
         return cls(tuple(Requirement(k, "=", frozenset([v])) for k, v in sorted(labels.items())))
 
     def __str__(self) -> str:

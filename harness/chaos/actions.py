@@ -21,7 +21,8 @@ import logging
 import os
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.chaos.journal import Entry, Journal, default_journal_path
 from harness.targets.base import NothingMatched, PodInfo, Target, TargetError, get_target

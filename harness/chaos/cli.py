@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -21,11 +20,11 @@ def run(
     experiment: Path = typer.Argument(..., help="a Chaos Toolkit experiment (experiments/*.yaml)"),
     target: str = typer.Option("local", "--target", help="local or kube"),
     stack: str = typer.Option("default", "--stack", help="the local stack to act on"),
-    namespace: Optional[str] = typer.Option(None, "--namespace"),
+    namespace: str | None = typer.Option(None, "--namespace"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the plan; inject nothing"),
-    journal: Optional[Path] = typer.Option(None, "--journal", help="fault journal (JSON lines)"),
-    ctk_journal: Optional[Path] = typer.Option(None, "--ctk-journal", help="write Chaos Toolkit's run journal here"),
-    guard_service: Optional[str] = typer.Option(None, "--guard-service", help="abort if this service's availability"),
+    journal: Path | None = typer.Option(None, "--journal", help="fault journal (JSON lines)"),
+    ctk_journal: Path | None = typer.Option(None, "--ctk-journal", help="write Chaos Toolkit's run journal here"),
+    guard_service: str | None = typer.Option(None, "--guard-service", help="abort if this service's availability"),
     guard_availability: float = typer.Option(0.5, "--guard-availability", help="... drops below this (30 s window)"),
 ) -> None:
     from harness.chaos.runner import ChaosRun, Guard

@@ -12,9 +12,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness.chaos.actions import rollback_journal
 from harness.chaos.journal import Journal

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -42,20 +41,20 @@ def _duration(text: str) -> float:
 @app.callback()
 def load(
     ctx: typer.Context,
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help=f"one of {', '.join(available_profiles())} or a locustfile"),
+    profile: str | None = typer.Option(None, "--profile", "-p", help=f"one of {', '.join(available_profiles())} or a locustfile"),
     headless: bool = typer.Option(False, "--headless", help="run without the web UI"),
     duration: str = typer.Option("60s", "--duration", "-t"),
     users: int = typer.Option(10, "--users", "-u"),
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r"),
-    host: Optional[str] = typer.Option(None, "--host", help="base URL (default: the local stack's gateway)"),
+    host: str | None = typer.Option(None, "--host", help="base URL (default: the local stack's gateway)"),
     stack: str = typer.Option("default", "--stack", help="local stack whose gateway is the default host"),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="directory (or prefix) for Locust's CSV files"),
-    records: Optional[Path] = typer.Option(None, "--records", help="JSON-lines file of RequestRecords"),
-    max_error_rate: Optional[float] = typer.Option(None, "--max-error-rate"),
-    max_ttft_p95_ms: Optional[float] = typer.Option(None, "--max-ttft-p95-ms"),
-    max_ttft_p99_ms: Optional[float] = typer.Option(None, "--max-ttft-p99-ms"),
-    max_itl_p99_ms: Optional[float] = typer.Option(None, "--max-itl-p99-ms"),
-    min_output_tokens_per_s: Optional[float] = typer.Option(None, "--min-output-tokens-per-s"),
+    csv: Path | None = typer.Option(None, "--csv", help="directory (or prefix) for Locust's CSV files"),
+    records: Path | None = typer.Option(None, "--records", help="JSON-lines file of RequestRecords"),
+    max_error_rate: float | None = typer.Option(None, "--max-error-rate"),
+    max_ttft_p95_ms: float | None = typer.Option(None, "--max-ttft-p95-ms"),
+    max_ttft_p99_ms: float | None = typer.Option(None, "--max-ttft-p99-ms"),
+    max_itl_p99_ms: float | None = typer.Option(None, "--max-itl-p99-ms"),
+    min_output_tokens_per_s: float | None = typer.Option(None, "--min-output-tokens-per-s"),
 ) -> None:
     """Run a profile headless: `harness load --profile chat_stream --headless --duration 60s --csv out/`."""
     if ctx.invoked_subcommand is not None:
@@ -108,7 +107,7 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
 @app.command("ui")
 def ui(
     profile: str = typer.Option(..., "--profile", "-p"),
-    host: Optional[str] = typer.Option(None, "--host"),
+    host: str | None = typer.Option(None, "--host"),
     stack: str = typer.Option("default", "--stack"),
     web_port: int = typer.Option(8089, "--web-port"),
     users: int = typer.Option(10, "--users", "-u"),

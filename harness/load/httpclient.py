@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from harness.load.sse import ChunkedDecoder
@@ -82,7 +82,7 @@ class Connection:
     def _connect(self) -> socket.socket:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        except socket.timeout:
+        except TimeoutError:
             raise ConnectFailed(f"connect to {self.host}:{self.port} timed out") from None
         except OSError as exc:
             raise ConnectFailed(f"connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
@@ -110,7 +110,7 @@ class Connection:
                 self.close()
                 if fresh or attempt:
                     raise ConnectionClosed(f"connection closed before the response head: {exc}") from None
-            except socket.timeout:
+            except TimeoutError:
                 self.close()
                 raise ReadTimeout(f"no response head within {self.read_timeout}s") from None
         return Response(status, headers, self._body(status, headers, rest, method))
@@ -184,7 +184,7 @@ class Connection:
                     if not data:
                         complete = True
                         return
-        except socket.timeout:
+        except TimeoutError:
             raise ReadTimeout(f"no data for {self.read_timeout}s") from None
         except (ConnectionResetError, BrokenPipeError) as exc:
             raise ConnectionClosed(f"connection reset mid-body: {exc}") from None

@@ -4,9 +4,10 @@ the response as it arrives. Pure: times are passed in."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 __all__ = ["RequestRecord", "RecordBuilder", "ErrorKind", "parse_attribution", "records_frame", "RECORD_COLUMNS"]
 
@@ -202,10 +203,10 @@ class RecordBuilder:
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def records_frame(records: Iterable[RequestRecord | dict[str, Any]]) -> "Any":
+def records_frame(records: Iterable[RequestRecord | dict[str, Any]]) -> Any:
     """A pandas DataFrame with one row per request (start parsed as UTC time)."""
     import pandas as pd
 

@@ -96,7 +96,7 @@ class LoadRun:
                 cmd += [flag, str(value)]
         return cmd + self.extra_args + self.user_classes
 
-    def start(self) -> "LoadRun":
+    def start(self) -> LoadRun:
         Path(self.csv).parent.mkdir(parents=True, exist_ok=True)
         self.records_file.parent.mkdir(parents=True, exist_ok=True)
         self.records_file.write_text("")
@@ -150,7 +150,7 @@ class LoadRun:
         """Start and wait: the blocking form."""
         return self.start().wait()
 
-    def __enter__(self) -> "LoadRun":
+    def __enter__(self) -> LoadRun:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 import typer
@@ -31,7 +31,7 @@ err = Console(stderr=True, highlight=False)
 NameOpt = typer.Option("default", "--name", help="stack name; two stacks with different names run side by side")
 
 
-def _options(name: str, topology: Path, istio: Optional[list[Path]], no_prometheus: bool, no_mesh: bool,
+def _options(name: str, topology: Path, istio: list[Path] | None, no_prometheus: bool, no_mesh: bool,
              ready_timeout: float) -> StackOptions:
     return StackOptions(name=name, topology=topology, istio=istio or [DEFAULT_ISTIO_DIR],
                         prometheus=not no_prometheus, mesh=not no_mesh, ready_timeout=ready_timeout)
@@ -40,7 +40,7 @@ def _options(name: str, topology: Path, istio: Optional[list[Path]], no_promethe
 @app.command()
 def up(
     topology: Path = typer.Option(DEFAULT_TOPOLOGY, "--topology", help="LocalTopology YAML"),
-    istio: Optional[list[Path]] = typer.Option(None, "--istio", help="directory of Istio YAML (repeatable)"),
+    istio: list[Path] | None = typer.Option(None, "--istio", help="directory of Istio YAML (repeatable)"),
     name: str = NameOpt,
     detach: bool = typer.Option(False, "--detach", "-d", help="start in the background and return once ready"),
     no_prometheus: bool = typer.Option(False, "--no-prometheus", help="do not start Prometheus"),

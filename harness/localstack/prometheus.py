@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import aiohttp
 import yaml
@@ -81,7 +81,7 @@ class RunningPrometheus:
             self.process.terminate()
             try:
                 await asyncio.wait_for(self.process.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
 
@@ -125,7 +125,7 @@ async def _wait_ready(proc: asyncio.subprocess.Process, url: str, timeout: float
                 async with session.get(f"{url}/-/ready") as r:
                     if r.status == 200:
                         return True
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 pass
             await asyncio.sleep(0.1)
     return False

@@ -107,7 +107,7 @@ async def _wait_http_ok(url: str, proc: asyncio.subprocess.Process, timeout: flo
                 async with session.get(url) as r:
                     if r.status == 200:
                         return True
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 pass
             await asyncio.sleep(0.05)
     return False
@@ -146,7 +146,7 @@ async def _stop_process(proc: asyncio.subprocess.Process, grace: float = 5.0) ->
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
 

@@ -106,7 +106,7 @@ class HPA(_Model):
     behavior: HPABehavior = Field(default_factory=HPABehavior)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "HPA":
+    def _bounds(self) -> HPA:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"minReplicas ({self.min_replicas}) is above maxReplicas ({self.max_replicas})")
         return self

@@ -32,7 +32,7 @@ class KubernetesTarget:
     _allowed: set[str] = field(default_factory=set)
 
     @classmethod
-    def from_config(cls, namespace: str, kubeconfig: str | None = None, context: str | None = None) -> "KubernetesTarget":
+    def from_config(cls, namespace: str, kubeconfig: str | None = None, context: str | None = None) -> KubernetesTarget:
         from kubernetes import client, config
 
         try:

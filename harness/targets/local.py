@@ -23,7 +23,7 @@ class LocalTarget:
     timeout: float = 10.0
 
     @classmethod
-    def from_stack(cls, stack: str, namespace: str = "llm") -> "LocalTarget":
+    def from_stack(cls, stack: str, namespace: str = "llm") -> LocalTarget:
         from harness.localstack.state import read_state
 
         state = read_state(stack)

@@ -9,8 +9,8 @@ one command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from harness.diagnostics import Diagnostic
 

@@ -4,8 +4,9 @@ topology (one per module), and a chaos configuration naming it."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

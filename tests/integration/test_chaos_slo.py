@@ -7,7 +7,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -42,7 +41,7 @@ class Traffic:
                 except httpx.HTTPError:
                     pass
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         self.thread.start()
         return self
 

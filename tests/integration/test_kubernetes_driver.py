@@ -5,7 +5,8 @@ requests the driver sends (paths, verbs, bodies) and how it reads answers."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web

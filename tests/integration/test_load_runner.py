@@ -6,18 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pytest
+from misbehaving_server import misbehaving_server
 
 from harness.diagnostics import ConfigError
 from harness.load.runner import LoadRun, resolve_profile
 from harness.load.thresholds import Thresholds
 from harness.localstack.testing import EngineProcess, engine_process
-
-from misbehaving_server import misbehaving_server
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parent / "fixtures" / "load"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

@@ -7,7 +7,7 @@ questions the request path asks ("should this request fail?").
 from __future__ import annotations
 
 import random
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -48,7 +48,7 @@ class ErrorRate(_Fault):
     status: Literal[500, 503] = 503
 
 
-Fault = Annotated[Union[GpuOom, Crash, Hang, Slow, ErrorRate], Field(discriminator="kind")]
+Fault = Annotated[GpuOom | Crash | Hang | Slow | ErrorRate, Field(discriminator="kind")]
 FAULT_ADAPTER: TypeAdapter[Fault] = TypeAdapter(Fault)
 
 

@@ -30,12 +30,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from harness.localstack.engine.batching import BatchScheduler, Sequence, chained_block_hashes
-from harness.localstack.engine.faults import (CUDA_OOM_MESSAGE, ENGINE_DEAD_MESSAGE, FAULT_ADAPTER, FaultSet,
-                                              GpuOom)
+from harness.localstack.engine.faults import (
+    CUDA_OOM_MESSAGE,
+    ENGINE_DEAD_MESSAGE,
+    FAULT_ADAPTER,
+    FaultSet,
+    GpuOom,
+)
 from harness.localstack.engine.metrics import EngineMetrics
 from harness.localstack.engine.params import EngineParams
-from harness.localstack.engine.requests import (GenerateRequest, RequestRejected, error_body, parse_embedding,
-                                                parse_generate)
+from harness.localstack.engine.requests import (
+    GenerateRequest,
+    RequestRejected,
+    error_body,
+    parse_embedding,
+    parse_generate,
+)
 from harness.localstack.engine.text import OutputWords
 from harness.stats import percentile
 

@@ -111,7 +111,7 @@ class MeshApp:
         while True:
             try:
                 await self._refresh_endpoints(wait=True)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, KeyError, ValueError) as exc:
                 log.warning("endpoint watch: %s; retrying", exc)
                 await asyncio.sleep(0.5)
 

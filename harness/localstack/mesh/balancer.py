@@ -18,9 +18,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Sequence
 
 from harness.localstack.mesh.policy import LocalityLbSetting, TrafficPolicy
 
@@ -164,7 +164,7 @@ class LbPolicy:
     ring_size: int = 1024
 
     @classmethod
-    def from_policy(cls, tp: TrafficPolicy | None) -> "LbPolicy":
+    def from_policy(cls, tp: TrafficPolicy | None) -> LbPolicy:
         lb = tp.loadBalancer if tp else None
         if lb is None:
             return cls()

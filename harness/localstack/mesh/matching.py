@@ -9,19 +9,25 @@ names are lower case; an empty StringMatch tests presence.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import parse_qsl
 
 import re2
 
-from harness.localstack.mesh.policy import HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, StringMatch, \
-    VirtualService, short_host
+from harness.localstack.mesh.policy import (
+    HTTPMatchRequest,
+    HTTPRoute,
+    HTTPRouteDestination,
+    StringMatch,
+    VirtualService,
+    short_host,
+)
 
 __all__ = ["RequestView", "string_matches", "request_matches", "select_rule", "pick_destination",
            "virtual_service_for"]
 
-_REGEX_CACHE: dict[str, "re2._Regexp"] = {}
+_REGEX_CACHE: dict[str, re2._Regexp] = {}
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class RequestView:
     query: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, method: str, raw_path: str, headers: Mapping[str, str], scheme: str = "http") -> "RequestView":
+    def build(cls, method: str, raw_path: str, headers: Mapping[str, str], scheme: str = "http") -> RequestView:
         path, _, qs = raw_path.partition("?")
         lowered = {k.lower(): v for k, v in headers.items()}
         return cls(method=method.upper(), path=path, headers=lowered, authority=lowered.get("host", ""),

@@ -36,7 +36,7 @@ class OutlierSettings:
     min_health_percent: int = 0
 
     @classmethod
-    def from_policy(cls, od: OutlierDetection) -> "OutlierSettings":
+    def from_policy(cls, od: OutlierDetection) -> OutlierSettings:
         return cls(
             consecutive_5xx=5 if od.consecutive5xxErrors is None else od.consecutive5xxErrors,
             consecutive_gateway=od.consecutiveGatewayErrors or 0,

@@ -56,7 +56,7 @@ class StringMatch(_Model):
     regex: str | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "StringMatch":
+    def _one(self) -> StringMatch:
         if sum(v is not None for v in (self.exact, self.prefix, self.regex)) > 1:
             raise ValueError("a StringMatch has one of exact, prefix or regex")
         if self.regex is not None:
@@ -140,7 +140,7 @@ class FaultAbort(_Model):
     percentage: Percent | None = None
 
     @model_validator(mode="after")
-    def _status(self) -> "FaultAbort":
+    def _status(self) -> FaultAbort:
         if self.httpStatus is None and self.grpcStatus is None:
             raise ValueError("an abort needs httpStatus (or grpcStatus)")
         return self
@@ -177,7 +177,7 @@ class HTTPRoute(_Model):
     _durations = field_validator("timeout", mode="before")(_check_duration)
 
     @model_validator(mode="after")
-    def _targets(self) -> "HTTPRoute":
+    def _targets(self) -> HTTPRoute:
         if not (self.route or self.redirect or self.directResponse or self.delegate):
             raise ValueError("an http route needs 'route' (or redirect / directResponse / delegate)")
         if self.route and len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
@@ -223,7 +223,7 @@ class ConsistentHashLB(_Model):
     minimumRingSize: int | None = None  # deprecated
 
     @model_validator(mode="after")
-    def _one_key(self) -> "ConsistentHashLB":
+    def _one_key(self) -> ConsistentHashLB:
         keys = [self.httpHeaderName, self.httpCookie, self.useSourceIp or None, self.httpQueryParameterName]
         if sum(k is not None for k in keys) != 1:
             raise ValueError("consistentHash needs exactly one of httpHeaderName, httpCookie, useSourceIp, "
@@ -238,7 +238,7 @@ class LocalityFailover(_Model):
     to: str
 
     @model_validator(mode="after")
-    def _regions(self) -> "LocalityFailover":
+    def _regions(self) -> LocalityFailover:
         for v in (self.from_, self.to):
             if "/" in v or "*" in v:
                 raise ValueError(f"failover names regions only ('{v}' has '/' or '*')")
@@ -252,7 +252,7 @@ class LocalityDistribute(_Model):
     to: dict[str, int]
 
     @model_validator(mode="after")
-    def _weights(self) -> "LocalityDistribute":
+    def _weights(self) -> LocalityDistribute:
         if any(not 1 <= w <= 100 for w in self.to.values()) or sum(self.to.values()) != 100:
             raise ValueError("distribute 'to' weights are 1..100 and must sum to 100")
         return self
@@ -265,7 +265,7 @@ class LocalityLbSetting(_Model):
     failoverPriority: list[str] | None = None
 
     @model_validator(mode="after")
-    def _exclusive(self) -> "LocalityLbSetting":
+    def _exclusive(self) -> LocalityLbSetting:
         if self.distribute and self.failover:
             raise ValueError("distribute and failover cannot be used together")
         return self
@@ -279,7 +279,7 @@ class LoadBalancerSettings(_Model):
     warmup: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "LoadBalancerSettings":
+    def _one(self) -> LoadBalancerSettings:
         if self.simple is not None and self.consistentHash is not None:
             raise ValueError("loadBalancer takes 'simple' or 'consistentHash', not both")
         return self
@@ -336,7 +336,7 @@ class TrafficPolicy(_Model):
     tunnel: dict[str, Any] | None = None
     proxyProtocol: dict[str, Any] | None = None
 
-    def merged_over(self, base: "TrafficPolicy | None") -> "TrafficPolicy":
+    def merged_over(self, base: TrafficPolicy | None) -> TrafficPolicy:
         """A subset's policy over the rule's: each top-level setting replaces the
         rule's when present (Istio's merge for subsets)."""
         if base is None:
@@ -360,7 +360,7 @@ class DestinationRuleSpec(_Model):
     workloadSelector: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _unique(self) -> "DestinationRuleSpec":
+    def _unique(self) -> DestinationRuleSpec:
         names = [s.name for s in self.subsets or []]
         dups = sorted({n for n in names if names.count(n) > 1})
         if dups:

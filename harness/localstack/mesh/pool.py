@@ -25,7 +25,7 @@ class PoolLimits:
     max_retries: int = UNLIMITED  # http.maxRetries (Istio lifts Envoy's default of 3)
 
     @classmethod
-    def from_policy(cls, cp: ConnectionPoolSettings | None) -> "PoolLimits":
+    def from_policy(cls, cp: ConnectionPoolSettings | None) -> PoolLimits:
         if cp is None:
             return cls()
         tcp, http = cp.tcp, cp.http

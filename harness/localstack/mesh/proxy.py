@@ -10,9 +10,9 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -156,7 +156,7 @@ class MeshProxy:
                                                        min(cluster.connect_timeout, limit))
                         await asyncio.wait_for(asyncio.shield(exchange.head),
                                                None if limit == float("inf") else max(0.0, limit))
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         self._outlier(cluster, ep, None)
                         if exchange is not None:
                             exchange.close()
@@ -244,7 +244,7 @@ class MeshProxy:
             try:
                 remaining = None if deadline is None else max(0.0, deadline - self.clock())
                 await asyncio.wait_for(asyncio.shield(upstream.finished), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 flags = "UT"  # the route timeout fired mid-stream: Envoy resets the stream
                 transport.close()
                 return resp
@@ -298,7 +298,7 @@ class MeshProxy:
             exchange = await open_exchange(host, port, method, path, headers, body, cluster.connect_timeout)
             await asyncio.wait_for(exchange.read_all(), 600)
             self.telemetry.record(self._dest(service, ep), exchange.status, "", (time.perf_counter() - started) * 1000)
-        except (UpstreamReset, asyncio.TimeoutError, OSError):
+        except (TimeoutError, UpstreamReset, OSError):
             self.telemetry.record(self._dest(service, ep), 503, "UF", (time.perf_counter() - started) * 1000)
         finally:
             if exchange is not None:

@@ -38,7 +38,7 @@ class RetryPolicy:
     backoff_base: float = 0.025
 
     @classmethod
-    def from_route(cls, retries: HTTPRetry | None) -> "RetryPolicy":
+    def from_route(cls, retries: HTTPRetry | None) -> RetryPolicy:
         if retries is None:
             return cls()
         policies, codes = set(), set()

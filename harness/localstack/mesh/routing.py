@@ -13,7 +13,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.localstack.mesh.balancer import ClusterBalancer, Endpoint, LbPolicy, assign_priorities, distribute_weights
+from harness.localstack.mesh.balancer import (
+    ClusterBalancer,
+    Endpoint,
+    LbPolicy,
+    assign_priorities,
+    distribute_weights,
+)
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
 from harness.localstack.mesh.policy import MeshConfig, TrafficPolicy, seconds, short_host
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
@@ -141,7 +147,7 @@ class RoutingTable:
         for c in self.clusters.values():
             self._assign(c)
 
-    def rebuilt(self, config: MeshConfig) -> "RoutingTable":
+    def rebuilt(self, config: MeshConfig) -> RoutingTable:
         """A table for a new config, keeping every cluster whose policy is unchanged."""
         table = RoutingTable(config, self.topology, self.client_region, pods=self.pods)
         for (host, subset), old in self.clusters.items():

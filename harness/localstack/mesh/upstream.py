@@ -12,7 +12,7 @@ reset can never leak from one request into another.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 from multidict import CIMultiDict
 

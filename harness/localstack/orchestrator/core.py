@@ -92,7 +92,7 @@ class Orchestrator:
         self._listeners.append(event)
         try:
             await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             self._listeners.remove(event)
@@ -210,7 +210,7 @@ class Orchestrator:
         try:
             async with self._session.get(f"{pod.url}/health", timeout=aiohttp.ClientTimeout(total=timeout)) as r:
                 healthy = r.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             healthy = False
         if pod.pid is not None:  # the process may have died while we probed
             pod.probe_result(healthy, self.topology.readiness_probe.failure_threshold)
@@ -236,7 +236,7 @@ class Orchestrator:
         try:
             async with self._session.get(f"{pod.url}/metrics", timeout=aiohttp.ClientTimeout(total=1.0)) as r:
                 text = await r.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             return None
         total, seen = 0.0, False
         for family in text_string_to_metric_families(text):

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 __all__ = ["PodMetric", "HPAState", "calculate_replicas", "stabilize", "clamp_scale_up", "HPAController"]
 

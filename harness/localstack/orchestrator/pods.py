@@ -15,9 +15,10 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness.localstack.procs import bind_listener, python_module_command, set_parent_death_signal
 from harness.localstack.topology import Deployment, RestartBackoff
@@ -183,7 +184,7 @@ class Pod:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _signal(self, sig: int) -> None:
@@ -202,7 +203,7 @@ class Pod:
             self._signal(signal.SIGTERM if grace_period > 0 else signal.SIGKILL)
             try:
                 await asyncio.wait_for(self.process.wait(), grace_period if grace_period > 0 else 5.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._signal(signal.SIGKILL)
                 await self.process.wait()
         self._wake.set()

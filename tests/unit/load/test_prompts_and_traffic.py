@@ -8,7 +8,14 @@ from collections import Counter
 
 import pytest
 
-from harness.load.prompts import _VOCAB, Conversation, LengthDistribution, PromptGenerator, long_document, words
+from harness.load.prompts import (
+    _VOCAB,
+    Conversation,
+    LengthDistribution,
+    PromptGenerator,
+    long_document,
+    words,
+)
 from harness.load.traffic import RequestTraits, TrafficMix
 
 # -- words / long_document -----------------------------------------------------------------

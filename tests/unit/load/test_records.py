@@ -8,8 +8,14 @@ import math
 import pandas as pd
 import pytest
 
-from harness.load.records import (RECORD_COLUMNS, ErrorKind, RecordBuilder, RequestRecord, parse_attribution,
-                                  records_frame)
+from harness.load.records import (
+    RECORD_COLUMNS,
+    ErrorKind,
+    RecordBuilder,
+    RequestRecord,
+    parse_attribution,
+    records_frame,
+)
 
 ATTR = "pod=a;workload=w;subset=v1;region=us-east;version=v1;service=llm-chat;attempts=2"
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"

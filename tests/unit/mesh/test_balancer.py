@@ -11,8 +11,15 @@ from collections import Counter
 
 import pytest
 
-from harness.localstack.mesh.balancer import (REGION_LABEL, ClusterBalancer, Endpoint, HashRing, LbPolicy,
-                                              assign_priorities, priority_loads)
+from harness.localstack.mesh.balancer import (
+    REGION_LABEL,
+    ClusterBalancer,
+    Endpoint,
+    HashRing,
+    LbPolicy,
+    assign_priorities,
+    priority_loads,
+)
 from harness.localstack.mesh.policy import LocalityLbSetting, TrafficPolicy
 
 
@@ -194,6 +201,7 @@ def test_ring_hash_retry_attempt_moves_along_the_ring():
     attempt k picks the owner k points further on."""
     ring = HashRing(HOSTS)
     import bisect
+
     from harness.localstack.mesh.balancer import _hash64  # the ring's own hash, to locate the key
     moved = 0
     for key in KEYS[:500]:

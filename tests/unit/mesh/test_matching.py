@@ -10,8 +10,14 @@ import random
 
 import pytest
 
-from harness.localstack.mesh.matching import (RequestView, pick_destination, request_matches, select_rule,
-                                              string_matches, virtual_service_for)
+from harness.localstack.mesh.matching import (
+    RequestView,
+    pick_destination,
+    request_matches,
+    select_rule,
+    string_matches,
+    virtual_service_for,
+)
 from harness.localstack.mesh.policy import HTTPMatchRequest, HTTPRouteDestination, StringMatch, VirtualService
 
 

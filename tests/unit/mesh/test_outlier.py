@@ -6,7 +6,6 @@ Code under test: harness/localstack/mesh/outlier.py.
 
 from __future__ import annotations
 
-
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
 from harness.localstack.mesh.policy import OutlierDetection
 
