@@ -75,12 +75,12 @@ def preflight(opts: StackOptions) -> Topology:
                                          fix="pass --istio with a directory of VirtualService/DestinationRule YAML"))
     if opts.mesh and mesh_available():
         try:
-            from harness.localstack.mesh.policy import load_mesh_config
+            from harness.istio.loading import load_mesh_config
         except ImportError:
             pass
         else:
             config = load_mesh_config(list(opts.istio))  # raises ConfigError naming file, object and field
-            from harness.localstack.mesh.policy import topology_diagnostics
+            from harness.istio.lint import topology_diagnostics
             cross = errors_only(topology_diagnostics(config, {s.name for s in topology.services}))
             if cross:
                 raise ConfigError(cross)

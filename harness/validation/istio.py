@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.diagnostics import Diagnostic
-from harness.localstack.mesh.policy import API_GROUP, mesh_diagnostics
+from harness.istio.kinds import API_GROUP
+from harness.istio.loading import mesh_diagnostics
 from harness.validation import register
 
 

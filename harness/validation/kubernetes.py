@@ -181,7 +181,7 @@ def cross_reference(manifests: list[Manifest], overlay_labels: list[dict[str, st
 
 def _istio_cross_reference(manifests: list[Manifest], services: dict[str, Manifest],
                            pod_labels: list[tuple[Manifest, dict[str, str]]]) -> list[Diagnostic]:
-    from harness.localstack.mesh.policy import short_host
+    from harness.istio.hosts import short_host
 
     out: list[Diagnostic] = []
     drs = {short_host(str((m.data.get("spec") or {}).get("host", ""))): m for m in manifests

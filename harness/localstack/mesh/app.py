@@ -18,7 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from harness.diagnostics import ConfigError
-from harness.localstack.mesh.policy import DestinationRule, MeshConfig, VirtualService, load_mesh_config
+from harness.istio.config import MeshConfig
+from harness.istio.destination_rule import DestinationRule
+from harness.istio.loading import load_mesh_config
+from harness.istio.virtual_service import VirtualService
 from harness.localstack.mesh.proxy import MeshProxy
 from harness.localstack.mesh.routing import RoutingTable
 from harness.localstack.mesh.telemetry import MeshTelemetry

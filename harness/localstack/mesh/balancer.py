@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from harness.localstack.mesh.policy import LocalityLbSetting, TrafficPolicy
+from harness.istio.destination_rule import LocalityLbSetting, TrafficPolicy
 
 __all__ = ["Endpoint", "LbPolicy", "assign_priorities", "priority_loads", "distribute_weights", "HashRing",
            "ClusterBalancer",

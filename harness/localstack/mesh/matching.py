@@ -15,13 +15,13 @@ from urllib.parse import parse_qsl
 
 import re2
 
-from harness.localstack.mesh.policy import (
+from harness.istio.hosts import short_host
+from harness.istio.virtual_service import (
     HTTPMatchRequest,
     HTTPRoute,
     HTTPRouteDestination,
     StringMatch,
     VirtualService,
-    short_host,
 )
 
 __all__ = ["RequestView", "string_matches", "request_matches", "select_rule", "pick_destination",

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.localstack.mesh.policy import OutlierDetection, seconds
+from harness.istio.base import seconds
+from harness.istio.destination_rule import OutlierDetection
 
 __all__ = ["OutlierSettings", "OutlierDetector", "HostOutlierState", "is_gateway_error"]
 

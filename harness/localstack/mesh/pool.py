@@ -7,7 +7,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
-from harness.localstack.mesh.policy import ConnectionPoolSettings
+from harness.istio.destination_rule import ConnectionPoolSettings
 
 __all__ = ["PoolLimits", "ConnectionPool", "Overflow"]
 

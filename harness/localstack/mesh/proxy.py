@@ -17,9 +17,10 @@ from http.cookies import SimpleCookie
 from aiohttp import web
 from multidict import CIMultiDict
 
+from harness.istio.base import seconds
+from harness.istio.virtual_service import HeaderOperations, Headers, HTTPRoute
 from harness.localstack.mesh.balancer import Endpoint
 from harness.localstack.mesh.matching import RequestView, pick_destination, select_rule, virtual_service_for
-from harness.localstack.mesh.policy import HeaderOperations, Headers, HTTPRoute, seconds
 from harness.localstack.mesh.pool import Overflow
 from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
 from harness.localstack.mesh.routing import Cluster, RoutingTable

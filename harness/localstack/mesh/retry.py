@@ -6,7 +6,8 @@ import random
 from dataclasses import dataclass
 from enum import Enum
 
-from harness.localstack.mesh.policy import HTTPFaultInjection, HTTPRetry, seconds
+from harness.istio.base import seconds
+from harness.istio.virtual_service import HTTPFaultInjection, HTTPRetry
 
 __all__ = ["Failure", "RetryPolicy", "DEFAULT_RETRY_ON", "fault_draw", "FaultDraw"]
 

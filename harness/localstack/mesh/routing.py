@@ -13,6 +13,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.istio.base import seconds
+from harness.istio.config import MeshConfig
+from harness.istio.destination_rule import TrafficPolicy
+from harness.istio.hosts import short_host
 from harness.localstack.mesh.balancer import (
     ClusterBalancer,
     Endpoint,
@@ -21,7 +25,6 @@ from harness.localstack.mesh.balancer import (
     distribute_weights,
 )
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
-from harness.localstack.mesh.policy import MeshConfig, TrafficPolicy, seconds, short_host
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
 from harness.localstack.topology import Topology
 

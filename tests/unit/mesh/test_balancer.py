@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from harness.istio.destination_rule import LocalityLbSetting, TrafficPolicy
 from harness.localstack.mesh.balancer import (
     REGION_LABEL,
     ClusterBalancer,
@@ -20,7 +21,6 @@ from harness.localstack.mesh.balancer import (
     assign_priorities,
     priority_loads,
 )
-from harness.localstack.mesh.policy import LocalityLbSetting, TrafficPolicy
 
 
 def ep(pod: str, region: str = "us-east", **labels: str) -> Endpoint:
@@ -348,7 +348,7 @@ def test_choose_spills_thirty_percent_when_half_of_priority_zero_is_ejected():
 # -- localityLbSetting.distribute -------------------------------------------------------
 
 def _distribute(frm: str, to: dict[str, int]):  # type: ignore[no-untyped-def]
-    from harness.localstack.mesh.policy import LocalityLbSetting
+    from harness.istio.destination_rule import LocalityLbSetting
 
     return LocalityLbSetting.model_validate({"distribute": [{"from": frm, "to": to}]})
 

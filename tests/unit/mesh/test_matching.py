@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from harness.istio.virtual_service import HTTPMatchRequest, HTTPRouteDestination, StringMatch, VirtualService
 from harness.localstack.mesh.matching import (
     RequestView,
     pick_destination,
@@ -18,7 +19,6 @@ from harness.localstack.mesh.matching import (
     string_matches,
     virtual_service_for,
 )
-from harness.localstack.mesh.policy import HTTPMatchRequest, HTTPRouteDestination, StringMatch, VirtualService
 
 
 def vs(name: str, http: list[dict], hosts: list[str] | None = None) -> VirtualService:

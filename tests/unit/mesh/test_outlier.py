@@ -6,8 +6,8 @@ Code under test: harness/localstack/mesh/outlier.py.
 
 from __future__ import annotations
 
+from harness.istio.destination_rule import OutlierDetection
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
-from harness.localstack.mesh.policy import OutlierDetection
 
 
 def detector(n_hosts: int = 10, **kw) -> OutlierDetector:

@@ -1,7 +1,7 @@
 """Validation of Istio VirtualService / DestinationRule YAML: one precise
 diagnostic per problem (file, line, object, field, message, fix).
 
-Code under test: harness/localstack/mesh/policy.py (mesh_diagnostics,
+Code under test: harness/istio/loading.py and lint.py (mesh_diagnostics,
 load_mesh_config).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.diagnostics import ConfigError, Diagnostic
-from harness.localstack.mesh.policy import load_mesh_config, mesh_diagnostics
+from harness.istio.loading import load_mesh_config, mesh_diagnostics
 
 REFERENCE = Path(__file__).resolve().parents[3] / "reference-stack" / "istio"
 

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from harness.localstack.mesh.policy import ConnectionPoolSettings
+from harness.istio.destination_rule import ConnectionPoolSettings
 from harness.localstack.mesh.pool import UNLIMITED, ConnectionPool, Overflow, PoolLimits
 
 

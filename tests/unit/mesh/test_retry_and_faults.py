@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from harness.localstack.mesh.policy import HTTPFaultInjection, HTTPRetry
+from harness.istio.virtual_service import HTTPFaultInjection, HTTPRetry
 from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
 
 
