@@ -31,7 +31,7 @@ def object_diagnostics(obj: VirtualService | DestinationRule, src: Source) -> li
             if r.fault and r.fault.delay and r.fault.delay.percent is not None:
                 warn(("spec", "http", i, "fault", "delay", "percent"), "fault.delay.percent is deprecated",
                      f"use percentage: {{value: {float(r.fault.delay.percent)}}}")
-            for key in ("redirect", "directResponse", "delegate", "rewrite", "corsPolicy"):
+            for key in ("delegate", "rewrite", "corsPolicy"):
                 if getattr(r, key) is not None:
                     warn(("spec", "http", i, key), f"{key} is valid Istio but not emulated by the local proxy",
                          "test it on a cluster; the local stack ignores it")

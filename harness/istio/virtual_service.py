@@ -12,7 +12,7 @@ from harness.istio.base import IstioModel, ObjectMeta, check_duration
 
 __all__ = ["StringMatch", "PortSelector", "Destination", "HeaderOperations", "Headers", "HTTPRouteDestination",
            "HTTPMatchRequest", "Percent", "HTTPRetry", "FaultDelay", "FaultAbort", "HTTPFaultInjection",
-           "HTTPMirrorPolicy", "HTTPRoute", "VirtualServiceSpec", "VirtualService"]
+           "HTTPMirrorPolicy", "HTTPRedirect", "HTTPBody", "HTTPDirectResponse", "HTTPRoute", "VirtualServiceSpec", "VirtualService"]
 
 class StringMatch(IstioModel):
     exact: str | None = None
@@ -120,12 +120,47 @@ class HTTPMirrorPolicy(IstioModel):
     percentage: Percent | None = None
 
 
+REDIRECT_CODES = (301, 302, 303, 307, 308)  # the codes pilot's ApplyRedirect translates
+
+
+class HTTPRedirect(IstioModel):
+    uri: str | None = None
+    authority: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    derivePort: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = None
+    scheme: str | None = None
+    redirectCode: int | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> HTTPRedirect:
+        if self.redirectCode not in (None, 0, *REDIRECT_CODES):
+            raise ValueError(f"redirectCode {self.redirectCode} is not one Istio translates; "
+                             f"use one of {', '.join(map(str, REDIRECT_CODES))}")
+        if self.port is not None and self.derivePort is not None:
+            raise ValueError("use either 'port' or 'derivePort', not both")
+        if not (self.uri or self.authority or self.scheme or self.port or self.derivePort):
+            raise ValueError("a redirect needs uri, authority, scheme or port")
+        if self.scheme not in (None, "http", "https"):
+            raise ValueError("a redirect's scheme is 'http' or 'https'")
+        return self
+
+
+class HTTPBody(IstioModel):
+    string: str | None = None
+    bytes_: str | None = Field(None, alias="bytes")  # base64, as protobuf JSON carries bytes
+
+
+class HTTPDirectResponse(IstioModel):
+    status: int = Field(ge=200, le=599)
+    body: HTTPBody | None = None
+
+
 class HTTPRoute(IstioModel):
     name: str | None = None
     match: list[HTTPMatchRequest] | None = None
     route: list[HTTPRouteDestination] | None = None
-    redirect: dict[str, Any] | None = None
-    directResponse: dict[str, Any] | None = None
+    redirect: HTTPRedirect | None = None
+    directResponse: HTTPDirectResponse | None = None
     delegate: dict[str, Any] | None = None
     rewrite: dict[str, Any] | None = None
     timeout: str | None = None
@@ -144,6 +179,13 @@ class HTTPRoute(IstioModel):
     def _targets(self) -> HTTPRoute:
         if not (self.route or self.redirect or self.directResponse or self.delegate):
             raise ValueError("an http route needs 'route' (or redirect / directResponse / delegate)")
+        # Istio's validateHTTPRoute: a redirect or direct response stands alone
+        for local in ("redirect", "directResponse"):
+            if getattr(self, local) is not None:
+                clash = [k for k in ("route", "fault", "rewrite", "redirect", "directResponse")
+                         if k != local and getattr(self, k)]
+                if clash:
+                    raise ValueError(f"a rule with '{local}' cannot also have '{clash[0]}'")
         if self.route and len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
             raise ValueError("route weights sum to 0; give each destination a weight")
         if self.mirror is not None and self.mirrors:

@@ -151,6 +151,34 @@ def test_no_route_is_404_nr(stack: StackHandle, client: httpx.Client) -> None:
     assert ask(client).status_code == 200
 
 
+def test_redirect_answers_as_envoys_redirect_action(stack: StackHandle, client: httpx.Client) -> None:
+    """pilot route.go ApplyRedirect -> Envoy RedirectAction: the code and a
+    Location with the path swapped; the query is kept; nothing goes upstream."""
+    r = client.post("/v1/chat/completions?stream=0", json=CHAT, headers={"x-test": "redirect"})
+    assert r.status_code == 308 and r.content == b""
+    assert r.headers["location"] == f"{stack.state.gateway}/v1/models?stream=0"
+    assert "x-mesh-upstream" not in r.headers
+
+
+def test_direct_response_answers_its_status_and_body(client: httpx.Client) -> None:
+    """pilot route.go ApplyDirectResponse -> Envoy DirectResponseAction."""
+    r = ask(client, {"x-test": "direct"})
+    assert (r.status_code, r.text) == (503, "down for maintenance")
+    assert "x-mesh-upstream" not in r.headers
+
+
+def test_a_delegating_rule_is_skipped(stack: StackHandle, client: httpx.Client) -> None:
+    """Delegate VirtualServices are not merged locally; the rule is dropped, as
+    pilot drops it when its delegate is missing (virtualservice_controller.go)."""
+    vs = httpx.get(f"{mesh_admin(stack)}{VS_URL}/chat").json()
+    delegating = {**vs, "spec": {**vs["spec"], "http": [{"delegate": {"name": "elsewhere"}}, *vs["spec"]["http"]]}}
+    assert httpx.put(f"{mesh_admin(stack)}{VS_URL}/chat", json=delegating).status_code == 200
+    try:
+        assert ask(client).status_code == 200
+    finally:
+        httpx.delete(f"{mesh_admin(stack)}{VS_URL}/chat")
+
+
 # -- streaming, mirroring, telemetry --------------------------------------------
 
 def test_streaming_passes_chunks_through_as_they_come(client: httpx.Client) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -179,8 +179,8 @@ class LbPolicy:
             simple = "LEAST_REQUEST"
         return cls(kind=simple)
 
-    def hash_key(self, headers: dict[str, str], cookies: dict[str, str], source_ip: str,
-                 query: dict[str, str]) -> str | None:
+    def hash_key(self, headers: Mapping[str, str], cookies: Mapping[str, str], source_ip: str,
+                 query: Mapping[str, str]) -> str | None:
         if self.hash_header:
             return headers.get(self.hash_header)
         if self.hash_cookie:

@@ -91,8 +91,13 @@ def request_matches(m: HTTPMatchRequest, req: RequestView) -> bool:
 
 
 def select_rule(vs: VirtualService, req: RequestView) -> tuple[int, HTTPRoute] | None:
-    """The first `http[]` rule whose match (any entry of it) the request meets."""
+    """The first `http[]` rule whose match (any entry of it) the request meets.
+    A rule that only delegates is skipped: delegate VirtualServices are not
+    merged locally; Istio drops such a rule when its delegate is missing
+    (pilot model/virtualservice_controller.go)."""
     for i, rule in enumerate(vs.spec.http or []):
+        if rule.delegate is not None:
+            continue
         if not rule.match or any(request_matches(m, req) for m in rule.match):
             return i, rule
     return None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 from aiohttp import web
@@ -22,35 +23,36 @@ from harness.istio.virtual_service import HeaderOperations, Headers, HTTPRoute
 from harness.localstack.mesh.balancer import Endpoint
 from harness.localstack.mesh.matching import RequestView, pick_destination, select_rule, virtual_service_for
 from harness.localstack.mesh.pool import Overflow
+from harness.localstack.mesh.replies import (
+    NO_CLUSTER,
+    NO_HEALTHY,
+    NO_ROUTE,
+    OVERFLOW,
+    TIMEOUT,
+    LocalReply,
+    direct_reply,
+    fault_abort,
+    redirect_reply,
+    upstream_failure,
+)
 from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
 from harness.localstack.mesh.routing import Cluster, RoutingTable
 from harness.localstack.mesh.telemetry import UNKNOWN, Destination, MeshTelemetry
 from harness.localstack.mesh.upstream import UpstreamExchange, UpstreamReset, open_exchange
 
-__all__ = ["MeshProxy", "ATTRIBUTION_HEADER", "LocalReply"]
+__all__ = ["MeshProxy", "ATTRIBUTION_HEADER", "attempt_limit"]
 
 log = logging.getLogger("mesh")
 ATTRIBUTION_HEADER = "x-mesh-upstream"
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
                "transfer-encoding", "upgrade", "host", "content-length"}
-_CONNECT_FAILURE = "upstream connect error or disconnect/reset before headers. {retried}reset reason: {reason}"
 
 
-@dataclass(frozen=True)
-class LocalReply:
-    status: int
-    body: str
-    flags: str
-    overloaded: bool = False
+def _forwardable(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP)
 
 
-NO_HEALTHY = LocalReply(503, "no healthy upstream", "UH")
-NO_CLUSTER = LocalReply(503, "no healthy upstream", "NC")
-TIMEOUT = LocalReply(504, "upstream request timeout", "UT")
-OVERFLOW = LocalReply(503, _CONNECT_FAILURE.format(retried="", reason="overflow"), "UO", overloaded=True)
-
-
-def _apply_ops(headers: CIMultiDict, ops: HeaderOperations | None) -> None:
+def _apply_ops(headers: CIMultiDict[str], ops: HeaderOperations | None) -> None:
     if ops is None:
         return
     for k, v in (ops.set or {}).items():
@@ -65,6 +67,31 @@ def _ops(h: Headers | None, side: str) -> HeaderOperations | None:
     return getattr(h, side) if h is not None else None
 
 
+def attempt_limit(per_try: float | None, remaining: float | None) -> tuple[float, bool]:
+    """How long an attempt may wait for its response head, and whether that
+    limit is the route's timeout (then its expiry ends the request, not the try)."""
+    limit = min(x for x in (per_try, remaining, math.inf) if x is not None)
+    return limit, remaining is not None and (per_try is None or remaining <= per_try)
+
+
+@dataclass
+class _Leg:
+    """One request on its way upstream: what every attempt of it shares."""
+
+    request: web.Request
+    cluster: Cluster
+    service: Destination
+    headers: CIMultiDict[str]
+    body: bytes
+    policy: RetryPolicy
+    deadline: float | None
+    response_ops: tuple[HeaderOperations | None, ...]
+    started: float
+    hash_key: str | None
+    tried: set[str] = field(default_factory=set)
+    retries_held: int = 0  # slots of the cluster's maxRetries budget this request holds
+
+
 class MeshProxy:
     def __init__(self, table: RoutingTable, telemetry: MeshTelemetry, default_host: str,
                  rng: random.Random | None = None) -> None:
@@ -72,7 +99,7 @@ class MeshProxy:
         self.telemetry = telemetry
         self.default_host = default_host
         self.rng = rng or random.Random()
-        self._mirrors: set[asyncio.Task] = set()
+        self._mirrors: set[asyncio.Task[None]] = set()
         self.clock: Callable[[], float] = time.monotonic
 
     async def close(self) -> None:
@@ -87,25 +114,33 @@ class MeshProxy:
         view = RequestView.build(request.method, request.path_qs, request.headers)
         vs = virtual_service_for(table.config.virtual_services, request.headers.get("host", ""), self.default_host)
         selected = select_rule(vs, view) if vs else None
-        host_name = vs.spec.hosts[0] if vs else self.default_host
+        here = Destination(vs.spec.hosts[0] if vs else self.default_host, table.topology.namespace)
         if selected is None:
-            return self._reply(LocalReply(404, "", "NR"), Destination(host_name, table.topology.namespace), started)
+            return self._reply(NO_ROUTE, here, started)
         _, rule = selected
         if rule.fault is not None:
             draw = fault_draw(rule.fault, self.rng)
             if draw.delay_s:
                 await asyncio.sleep(draw.delay_s)
             if draw.abort_status is not None:
-                return self._reply(LocalReply(draw.abort_status, "fault filter abort", "FI"),
-                                   Destination(host_name, table.topology.namespace), started)
-        assert rule.route  # validated: a rule without route has redirect/directResponse, not emulated
-        dest = pick_destination(rule.route, self.rng)
+                return self._reply(fault_abort(draw.abort_status), here, started)
+        if rule.redirect is not None:
+            return self._reply(redirect_reply(rule.redirect, request.host, request.path_qs, _listener_port(request)),
+                               here, started)
+        if rule.directResponse is not None:
+            return self._reply(direct_reply(rule.directResponse), here, started)
+        return await self._route(request, rule, view, body, table, started)
+
+    async def _route(self, request: web.Request, rule: HTTPRoute, view: RequestView, body: bytes,
+                     table: RoutingTable, started: float) -> web.StreamResponse:
+        """A rule's `route` action: pick a destination, mirror, forward."""
+        dest = pick_destination(rule.route or [], self.rng)
         self._mirror(rule, request, body, table)
         cluster = table.cluster(dest.destination.host, dest.destination.subset)
         service = Destination(dest.destination.host.split(".")[0], table.topology.namespace)
         if cluster is None:
             return self._reply(NO_CLUSTER, service, started)
-        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
+        headers = _forwardable(request.headers)
         headers["host"] = dest.destination.host
         headers.setdefault("x-request-id", str(uuid.uuid4()))
         headers["x-forwarded-for"] = request.remote or "127.0.0.1"
@@ -114,102 +149,105 @@ class MeshProxy:
         # Istio: a route with fault injection runs without its timeout and retries.
         faulted = rule.fault is not None
         timeout = None if faulted else seconds(rule.timeout)
-        policy = RetryPolicy(attempts=0) if faulted else RetryPolicy.from_route(rule.retries)
-        resp_ops = [_ops(rule.headers, "response"), _ops(dest.headers, "response")]
-        return await self._forward(request, cluster, service, headers, body, view, timeout, policy, resp_ops,
-                                   started)
-
-    # -- upstream with retries -----------------------------------------------
-    async def _forward(self, request: web.Request, cluster: Cluster, service: Destination, headers: CIMultiDict,
-                       body: bytes, view: RequestView, timeout: float | None, policy: RetryPolicy,
-                       resp_ops: list, started: float) -> web.StreamResponse:
-        deadline = None if timeout is None else self.clock() + timeout
         hash_key = cluster.balancer.policy.hash_key(
             view.headers, _cookies(view.headers.get("cookie")), request.remote or "", dict(view.query))
-        tried: set[str] = set()
-        attempt, retries_held = 0, 0
-        ep: Endpoint | None = None
+        leg = _Leg(request, cluster, service, headers, body,
+                   RetryPolicy(attempts=0) if faulted else RetryPolicy.from_route(rule.retries),
+                   None if timeout is None else self.clock() + timeout,
+                   (_ops(rule.headers, "response"), _ops(dest.headers, "response")), started, hash_key)
+        return await self._forward(leg)
+
+    # -- upstream with retries -----------------------------------------------
+    async def _forward(self, leg: _Leg) -> web.StreamResponse:
+        """Attempts until one gives an answer to send back; each retry on
+        another host where the retry policy says so, after a back-off."""
+        attempt = 0
         try:
             while True:
-                ejected = cluster.ejected()
-                ep = cluster.balancer.choose(self.rng, ejected, hash_key,
-                                             avoid=tried if policy.ignore_previous_hosts else frozenset(),
-                                             attempt=attempt, panic=cluster.panic(ejected))
+                ejected = leg.cluster.ejected()
+                ep = leg.cluster.balancer.choose(
+                    self.rng, ejected, leg.hash_key,
+                    avoid=leg.tried if leg.policy.ignore_previous_hosts else frozenset(),
+                    attempt=attempt, panic=leg.cluster.panic(ejected))
                 if ep is None:
-                    return self._reply(NO_HEALTHY, service, started)
-                try:
-                    await cluster.pool.acquire()
-                except Overflow:
-                    self.telemetry.overflow.labels(cluster.name).inc()
-                    return self._reply(OVERFLOW, self._dest(service, ep), started)
-                released = False
-                cluster.balancer.active[ep.pod] = cluster.balancer.active.get(ep.pod, 0) + 1
-                try:
-                    headers["x-envoy-attempt-count"] = str(attempt + 1)
-                    per_try = policy.per_try_timeout
-                    remaining = None if deadline is None else max(0.0, deadline - self.clock())
-                    limit = min(x for x in (per_try, remaining, float("inf")) if x is not None)
-                    route_limited = remaining is not None and (per_try is None or remaining <= per_try)
-                    exchange: UpstreamExchange | None = None
-                    try:
-                        host, port = _address(ep.url)
-                        exchange = await open_exchange(host, port, request.method, request.path_qs, headers, body,
-                                                       min(cluster.connect_timeout, limit))
-                        await asyncio.wait_for(asyncio.shield(exchange.head),
-                                               None if limit == float("inf") else max(0.0, limit))
-                    except TimeoutError:
-                        self._outlier(cluster, ep, None)
-                        if exchange is not None:
-                            exchange.close()
-                        if route_limited:
-                            return self._reply(TIMEOUT, self._dest(service, ep), started)
-                        failure = Failure.PER_TRY_TIMEOUT if exchange is not None else Failure.CONNECT
-                    except UpstreamReset:
-                        self._outlier(cluster, ep, None)
-                        failure = Failure.RESET
-                    except OSError:
-                        self._outlier(cluster, ep, None)
-                        failure = Failure.CONNECT
-                    except BaseException:
-                        if exchange is not None:  # the client went away: drop the upstream request too
-                            exchange.close()
-                        raise
-                    else:
-                        assert exchange is not None
-                        self._outlier(cluster, ep, exchange.status)
-                        retry = policy.retriable_status(exchange.status, dict(exchange.headers))
-                        if not (retry and attempt < policy.attempts and cluster.pool.try_retry()):
-                            released = True
-                            return await self._stream_back(request, exchange, cluster, ep, service, attempt + 1,
-                                                           deadline, resp_ops, started)
-                        retries_held += 1
-                        exchange.close()
-                        failure = None
-                    if failure is not None:
-                        if not (policy.retriable_failure(failure) and attempt < policy.attempts
-                                and cluster.pool.try_retry()):
-                            return self._reply(self._failure_reply(failure, attempt), self._dest(service, ep),
-                                               started)
-                        retries_held += 1
-                finally:
-                    cluster.balancer.active[ep.pod] -= 1
-                    if not released:
-                        cluster.pool.release()
-                self.telemetry.retries.labels(cluster.name).inc()
-                tried.add(ep.pod)
+                    return self._reply(NO_HEALTHY, leg.service, leg.started)
+                answer = await self._attempt(leg, ep, attempt)
+                if isinstance(answer, LocalReply):
+                    return self._reply(answer, self._dest(leg.service, ep), leg.started)
+                if answer is not None:
+                    return answer
+                self.telemetry.retries.labels(leg.cluster.name).inc()
+                leg.tried.add(ep.pod)
                 attempt += 1
-                await asyncio.sleep(policy.backoff(attempt, self.rng))
+                await asyncio.sleep(leg.policy.backoff(attempt, self.rng))
         finally:
-            for _ in range(retries_held):
-                cluster.pool.retry_done()
+            for _ in range(leg.retries_held):
+                leg.cluster.pool.retry_done()
 
-    def _failure_reply(self, failure: Failure, attempt: int) -> LocalReply:
-        if failure is Failure.PER_TRY_TIMEOUT:
-            return TIMEOUT
-        retried = "retried and the latest " if attempt > 0 else ""
-        flags = "URX" if attempt > 0 else ("UF" if failure is Failure.CONNECT else "UC")
-        reason = "connection failure" if failure is Failure.CONNECT else "connection termination"
-        return LocalReply(503, _CONNECT_FAILURE.format(retried=retried, reason=reason), flags)
+    async def _attempt(self, leg: _Leg, ep: Endpoint, attempt: int) -> web.StreamResponse | LocalReply | None:
+        """One try on `ep` under the cluster's circuit breaker: the answer sent
+        back, a local reply, or None to retry."""
+        cluster = leg.cluster
+        try:
+            await cluster.pool.acquire()
+        except Overflow:
+            self.telemetry.overflow.labels(cluster.name).inc()
+            return OVERFLOW
+        cluster.balancer.active[ep.pod] = cluster.balancer.active.get(ep.pod, 0) + 1
+        try:
+            head = await self._response_head(leg, ep, attempt)
+            if isinstance(head, UpstreamExchange):
+                if self._may_retry(leg, leg.policy.retriable_status(head.status, dict(head.headers)), attempt):
+                    head.close()
+                    return None
+                return await self._stream_back(leg, head, ep, attempt + 1)
+            if isinstance(head, LocalReply):
+                return head
+            if self._may_retry(leg, leg.policy.retriable_failure(head), attempt):
+                return None
+            return upstream_failure(head, retried=attempt > 0)
+        finally:
+            cluster.balancer.active[ep.pod] -= 1
+            cluster.pool.release()
+
+    def _may_retry(self, leg: _Leg, retriable: bool, attempt: int) -> bool:
+        """Retriable, attempts left, and a slot in the cluster's retry budget."""
+        if retriable and attempt < leg.policy.attempts and leg.cluster.pool.try_retry():
+            leg.retries_held += 1
+            return True
+        return False
+
+    async def _response_head(self, leg: _Leg, ep: Endpoint, attempt: int) -> UpstreamExchange | Failure | LocalReply:
+        """Send the request to `ep` and wait for the response head within the
+        per-try and route timeouts; outlier detection sees the outcome."""
+        leg.headers["x-envoy-attempt-count"] = str(attempt + 1)
+        remaining = None if leg.deadline is None else max(0.0, leg.deadline - self.clock())
+        limit, route_limited = attempt_limit(leg.policy.per_try_timeout, remaining)
+        exchange: UpstreamExchange | None = None
+        try:
+            host, port = _address(ep.url)
+            exchange = await open_exchange(host, port, leg.request.method, leg.request.path_qs, leg.headers,
+                                           leg.body, min(leg.cluster.connect_timeout, limit))
+            await asyncio.wait_for(asyncio.shield(exchange.head), None if limit == math.inf else max(0.0, limit))
+        except TimeoutError:
+            self._outlier(leg.cluster, ep, None)
+            if exchange is not None:
+                exchange.close()
+            if route_limited:
+                return TIMEOUT
+            return Failure.PER_TRY_TIMEOUT if exchange is not None else Failure.CONNECT
+        except UpstreamReset:
+            self._outlier(leg.cluster, ep, None)
+            return Failure.RESET
+        except OSError:
+            self._outlier(leg.cluster, ep, None)
+            return Failure.CONNECT
+        except BaseException:
+            if exchange is not None:  # the client went away: drop the upstream request too
+                exchange.close()
+            raise
+        self._outlier(leg.cluster, ep, exchange.status)
+        return exchange
 
     def _outlier(self, cluster: Cluster, ep: Endpoint, status: int | None) -> None:
         if cluster.outlier is not None and cluster.outlier.record(ep.pod, status, self.clock()):
@@ -217,33 +255,38 @@ class MeshProxy:
             self.telemetry.ejections_total.labels(cluster.name).inc()
             self.telemetry.ejections_active.labels(cluster.name).set(len(cluster.ejected()))
 
-    async def _stream_back(self, request: web.Request, upstream: UpstreamExchange, cluster: Cluster,
-                           ep: Endpoint, service: Destination, attempts: int, deadline: float | None,
-                           resp_ops: list, started: float) -> web.StreamResponse:
-        dest = self._dest(service, ep)
+    def _response_headers(self, leg: _Leg, upstream: UpstreamExchange, ep: Endpoint,
+                          attempts: int) -> CIMultiDict[str]:
+        out = _forwardable(upstream.headers)
+        out[ATTRIBUTION_HEADER] = (
+            f"pod={ep.pod};workload={ep.workload};subset={leg.cluster.subset or ''};region={ep.region};"
+            f"version={ep.label('version') or ''};service={leg.cluster.host};attempts={attempts}")
+        for ops in leg.response_ops:
+            _apply_ops(out, ops)
+        return out
+
+    async def _stream_back(self, leg: _Leg, upstream: UpstreamExchange, ep: Endpoint,
+                           attempts: int) -> web.StreamResponse:
+        """Send the head, then splice the body to the client until it ends, the
+        route timeout fires or the upstream goes away."""
         flags = ""
         try:
-            out_headers = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP)
-            out_headers[ATTRIBUTION_HEADER] = (
-                f"pod={ep.pod};workload={ep.workload};subset={cluster.subset or ''};region={ep.region};"
-                f"version={ep.label('version') or ''};service={cluster.host};attempts={attempts}")
-            for ops in resp_ops:
-                _apply_ops(out_headers, ops)
-            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason or None, headers=out_headers)
+            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason or None,
+                                      headers=self._response_headers(leg, upstream, ep, attempts))
             if upstream.chunked:
                 resp.enable_chunked_encoding()
             elif upstream.length is not None:
                 resp.content_length = upstream.length
-            await resp.prepare(request)
+            await resp.prepare(leg.request)
             await resp.write(b"")  # the head leaves now; body bytes follow it on the raw transport
-            transport = request.transport
+            transport = leg.request.transport
             if transport is None:
                 raise ConnectionResetError("client went away")
             # Chunked bodies pass with their framing (both sides are chunked), so
             # the splice is byte for byte; the client side adds the final chunk.
             upstream.attach(transport.write)
             try:
-                remaining = None if deadline is None else max(0.0, deadline - self.clock())
+                remaining = None if leg.deadline is None else max(0.0, leg.deadline - self.clock())
                 await asyncio.wait_for(asyncio.shield(upstream.finished), remaining)
             except TimeoutError:
                 flags = "UT"  # the route timeout fired mid-stream: Envoy resets the stream
@@ -251,15 +294,15 @@ class MeshProxy:
                 return resp
             except UpstreamReset:
                 flags = "UPE"  # upstream went away mid-body: the client sees a cut stream
-                self._outlier(cluster, ep, None)
+                self._outlier(leg.cluster, ep, None)
                 transport.close()
                 return resp
             await resp.write_eof()
             return resp
         finally:
             upstream.close()
-            cluster.pool.release()
-            self.telemetry.record(dest, upstream.status, flags, (time.perf_counter() - started) * 1000)
+            self.telemetry.record(self._dest(leg.service, ep), upstream.status, flags,
+                                  (time.perf_counter() - leg.started) * 1000)
 
     # -- mirroring -----------------------------------------------------------
     def _mirror(self, rule: HTTPRoute, request: web.Request, body: bytes, table: RoutingTable) -> None:
@@ -276,7 +319,7 @@ class MeshProxy:
             cluster = table.cluster(dest.host, dest.subset)
             if cluster is None:
                 continue
-            headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
+            headers = _forwardable(request.headers)
             authority = request.headers.get("host", dest.host).split(":")[0]
             headers["host"] = f"{authority}-shadow"  # as Envoy marks a shadowed request
             task = asyncio.create_task(self._send_mirror(cluster, request.method, request.path_qs, headers, body,
@@ -285,7 +328,7 @@ class MeshProxy:
             self._mirrors.add(task)
             task.add_done_callback(self._mirrors.discard)
 
-    async def _send_mirror(self, cluster: Cluster, method: str, path: str, headers: CIMultiDict, body: bytes,
+    async def _send_mirror(self, cluster: Cluster, method: str, path: str, headers: CIMultiDict[str], body: bytes,
                            service: Destination) -> None:
         """Fire and forget: the answer is read and dropped; failures touch nobody."""
         started = time.perf_counter()
@@ -313,11 +356,13 @@ class MeshProxy:
                            ep.label("app") or UNKNOWN, ep.region or UNKNOWN)
 
     def _reply(self, reply: LocalReply, dest: Destination, started: float) -> web.Response:
-        headers = {"content-type": "text/plain"}
-        if reply.overloaded:
-            headers["x-envoy-overloaded"] = "true"
         self.telemetry.record(dest, reply.status, reply.flags, (time.perf_counter() - started) * 1000)
-        return web.Response(status=reply.status, text=reply.body, headers=headers)
+        return web.Response(status=reply.status, body=reply.body, headers=CIMultiDict(reply.headers))
+
+
+def _listener_port(request: web.Request) -> int:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return int(sockname[1]) if sockname else 80
 
 
 def _address(url: str) -> tuple[str, int]:
