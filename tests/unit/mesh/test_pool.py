@@ -1,5 +1,5 @@
-"""Envoy's connection-pool circuit breaker as Istio's connectionPool configures
-it: max active requests, max pending requests, max concurrent retries.
+"""Envoy's connection-pool circuit breakers as Istio's connectionPool configures
+them: max connections, max requests, max pending requests, max concurrent retries.
 
 Code under test: harness/localstack/mesh/pool.py. No timing assumptions: the
 event loop is only given turns (never timed sleeps) so waiting tasks can run.
@@ -25,11 +25,11 @@ async def turns(n: int = 3) -> None:
 
 
 def one_and_one() -> ConnectionPool:
-    return ConnectionPool(PoolLimits(max_active=1, max_pending=1))
+    return ConnectionPool(PoolLimits(max_connections=1, max_pending=1))
 
 
 def test_first_acquire_succeeds_second_waits_third_overflows():
-    """Envoy: with max requests 1 and max pending 1, the first request is active,
+    """Envoy: with max connections 1 and max pending 1, the first request is active,
     the second queues as pending, the third overflows (503 UO)."""
     async def scenario() -> None:
         pool = one_and_one()
@@ -71,7 +71,7 @@ def test_release_hands_slot_to_pending_waiter():
 def test_pending_waiters_are_served_in_fifo_order():
     """Envoy pending requests are a queue: freed slots go to the oldest waiter first."""
     async def scenario() -> None:
-        pool = ConnectionPool(PoolLimits(max_active=1, max_pending=5))
+        pool = ConnectionPool(PoolLimits(max_connections=1, max_pending=5))
         await pool.acquire()
         order: list[int] = []
 
@@ -146,13 +146,49 @@ def test_try_retry_respects_max_retries():
     assert pool.try_retry() is True
 
 
+def test_max_requests_is_a_hard_limit_not_a_queue():
+    """Envoy's attachStreamToClient (conn_pool_base.cc): at `max_requests` active
+    requests a request fails at once (503 UO) even with connections and pending
+    room to spare; only a request waiting for a connection queues."""
+    async def scenario() -> None:
+        pool = ConnectionPool(PoolLimits(max_connections=10, max_requests=2, max_pending=5))
+        await pool.acquire()
+        await pool.acquire()
+        with pytest.raises(Overflow):
+            await pool.acquire()
+        assert (pool.active, pool.pending, pool.overflows) == (2, 0, 1)
+        pool.release()
+        await pool.acquire()  # below the limit again: admitted at once
+        assert pool.active == 2
+
+    asyncio.run(scenario())
+
+
+def test_requests_queue_when_connections_are_the_tighter_limit():
+    """With max connections 1 below max requests 4, the second request waits for
+    the connection (pending), as an HTTP/1.1 request waits for a free connection."""
+    async def scenario() -> None:
+        pool = ConnectionPool(PoolLimits(max_connections=1, max_requests=4, max_pending=1))
+        await pool.acquire()
+        waiter = asyncio.ensure_future(pool.acquire())
+        await turns()
+        assert (pool.active, pool.pending) == (1, 1)
+        pool.release()
+        await waiter
+        assert (pool.active, pool.pending, pool.overflows) == (1, 0, 0)
+
+    asyncio.run(scenario())
+
+
 def test_pool_limits_from_policy():
-    """Istio connectionPool: active = min(tcp.maxConnections, http.http2MaxRequests);
-    pending = http1MaxPendingRequests; retries = maxRetries; unset = unlimited."""
+    """Istio connectionPool (pilot applyConnectionPool): maxConnections,
+    http2MaxRequests, http1MaxPendingRequests and maxRetries each set their own
+    Envoy threshold; unset or 0 = unlimited."""
     cp = ConnectionPoolSettings.model_validate({"tcp": {"maxConnections": 512},
                                                 "http": {"http1MaxPendingRequests": 128, "http2MaxRequests": 64,
                                                          "maxRetries": 32}})
-    assert PoolLimits.from_policy(cp) == PoolLimits(max_active=64, max_pending=128, max_retries=32)
-    assert PoolLimits.from_policy(None) == PoolLimits(UNLIMITED, UNLIMITED, UNLIMITED)
+    assert PoolLimits.from_policy(cp) == PoolLimits(max_connections=512, max_requests=64, max_pending=128,
+                                                    max_retries=32)
+    assert PoolLimits.from_policy(None) == PoolLimits(UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED)
     only_tcp = ConnectionPoolSettings.model_validate({"tcp": {"maxConnections": 3}})
-    assert PoolLimits.from_policy(only_tcp) == PoolLimits(max_active=3)
+    assert PoolLimits.from_policy(only_tcp) == PoolLimits(max_connections=3)
