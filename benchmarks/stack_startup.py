@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.localstack.cli import start_detached, stop_stack
+from harness.localstack.detached import start_detached, stop_detached
 from harness.localstack.stack import StackOptions
 from harness.localstack.topology import DEFAULT_TOPOLOGY, load_topology
 
@@ -40,7 +40,7 @@ def main() -> None:
             t0 = time.monotonic()
             start_detached(StackOptions(name=name, topology=a.topology))
             times.append(time.monotonic() - t0)
-            stop_stack(name)
+            stop_detached(name)
     result = {
         "pods": pods, "max_startup_delay_s": max_delay, "runs": a.runs,
         "ready_s_median": round(statistics.median(times), 2), "ready_s_max": round(max(times), 2),

@@ -3,18 +3,26 @@
 Each area owns its sub-command group in its own module (`harness.localstack.cli`,
 `harness.load.cli`, `harness.chaos.cli`) and this module only mounts them, so a
 user mistake anywhere ends in one clear line and exit code 2, never a traceback.
+
+Exit codes, the same for every command (README, "Exit codes"): 0 ok; 1 failed
+(a verdict failed, an action failed, the stack failed); 2 bad input; 3 nothing
+failed but a threshold was missed or a verdict is inconclusive; 130
+interrupted (SIGINT or SIGTERM), everything started stopped and rolled back.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from harness.chaos.cli import app as chaos_app
 from harness.diagnostics import ConfigError, errors_only
+from harness.load.cli import app as load_app
+from harness.localstack.cli import EXIT_INTERRUPTED
+from harness.localstack.cli import app as stack_app
 
 app = typer.Typer(
     name="harness",
@@ -30,18 +38,10 @@ err = Console(stderr=True, highlight=False)
 def _root() -> None:
     """Chaos and conformance harness for LLM serving meshes."""
 
-# (module, group name): each module exposes `app: typer.Typer`.
-_GROUPS = [
-    ("harness.localstack.cli", "stack"),
-    ("harness.load.cli", "load"),
-    ("harness.chaos.cli", "chaos"),
-]
-for _module, _name in _GROUPS:
-    try:
-        app.add_typer(importlib.import_module(_module).app, name=_name)
-    except ModuleNotFoundError as _exc:  # an area not built yet
-        if _exc.name != _module:
-            raise
+
+app.add_typer(stack_app, name="stack")
+app.add_typer(load_app, name="load")
+app.add_typer(chaos_app, name="chaos")
 
 
 @app.command()
@@ -77,19 +77,29 @@ def smoke(
     """Start the local stack, stream one chat completion through the gateway, print status, stop."""
     import asyncio
 
-    from rich.console import Console
+    import httpx
 
-    from harness.localstack.smoke import run_smoke
-    from harness.localstack.stack import DEFAULT_ISTIO_DIR, StackError, StackOptions
+    from harness.localstack.smoke import SmokeFailed, run_smoke
+    from harness.localstack.stack import (
+        DEFAULT_ISTIO_DIR,
+        Interrupted,
+        StackError,
+        StackOptions,
+        until_signalled,
+    )
     from harness.localstack.topology import DEFAULT_TOPOLOGY
 
     opts = StackOptions(name="smoke", topology=topology or DEFAULT_TOPOLOGY, istio=istio or [DEFAULT_ISTIO_DIR],
                         prometheus=not no_prometheus)
     try:
-        asyncio.run(run_smoke(opts, Console(highlight=False)))
-    except StackError as exc:
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # CI logs: no squeezed table
+        asyncio.run(until_signalled(run_smoke(opts, console)))
+    except Interrupted as exc:
+        err.print(f"{exc}; stack stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (StackError, SmokeFailed, httpx.HTTPError) as exc:
         err.print(f"error: {exc}", style="red", soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:
@@ -101,4 +111,4 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

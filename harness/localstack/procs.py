@@ -8,13 +8,14 @@ against its recorded start time before it is signalled (PIDs get reused).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import psutil
 
@@ -26,6 +27,7 @@ __all__ = [
     "is_same_process",
     "terminate_pid",
     "python_module_command",
+    "wait_until",
 ]
 
 _PR_SET_PDEATHSIG = 1
@@ -68,7 +70,7 @@ def python_module_command(module: str, *args: str) -> list[str]:
 
 def process_start_time(pid: int) -> float | None:
     try:
-        return psutil.Process(pid).create_time()
+        return float(psutil.Process(pid).create_time())
     except psutil.Error:
         return None
 
@@ -81,34 +83,25 @@ def is_same_process(pid: int, start_time: float | None) -> bool:
     return start_time is None or abs(current - start_time) < 0.05
 
 
-@dataclass
-class TerminateResult:
-    pid: int
-    was_running: bool
-    killed: bool  # needed SIGKILL after the grace period
-
-
-def terminate_pid(pid: int, grace: float = 5.0, start_time: float | None = None) -> TerminateResult:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL. Never signals a reused PID."""
+def terminate_pid(pid: int, grace: float = 5.0, start_time: float | None = None) -> bool:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL. Never signals a reused
+    PID. Returns whether the process was running."""
     if not is_same_process(pid, start_time):
-        return TerminateResult(pid, False, False)
-    proc = psutil.Process(pid)
+        return False
     try:
+        proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=grace)
-        return TerminateResult(pid, True, False)
     except psutil.NoSuchProcess:
-        return TerminateResult(pid, True, False)
+        pass
     except psutil.TimeoutExpired:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
             proc.wait(timeout=5)
-        except psutil.Error:
-            pass
-        return TerminateResult(pid, True, True)
+    return True
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
     """Poll `predicate` until true or the deadline passes (for synchronous callers)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,21 +13,30 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import yaml
 
 from harness.localstack.procs import free_port, set_parent_death_signal
 
-__all__ = ["PrometheusNotFound", "render_config", "engine_targets", "write_targets", "launch_prometheus",
-           "RunningPrometheus", "INSTALL_HINT"]
+__all__ = ["PrometheusNotFound", "PrometheusNotReady", "render_config", "engine_targets", "write_targets",
+           "launch_prometheus", "RunningPrometheus", "INSTALL_HINT", "unscraped_targets", "wait_first_scrape"]
 
 INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus"
 ENGINE_TARGET_LABELS = ("app", "model", "version", "pool", "region")
 
 
 class PrometheusNotFound(RuntimeError):
-    pass
+    """The `prometheus` binary is not installed."""
+
+
+class PrometheusNotReady(RuntimeError):
+    """Prometheus started but did not answer /-/ready."""
+
+# What /api/v1/targets reports as lastScrape for a target never scraped yet.
+_NEVER = "0001-01-01T00:00:00Z"
 
 
 def render_config(targets_file: Path, admin_address: str, mesh_address: str | None,
@@ -53,7 +62,7 @@ def render_config(targets_file: Path, admin_address: str, mesh_address: str | No
 
 def engine_targets(pods: Iterable[dict[str, object]], namespace: str) -> list[dict[str, object]]:
     """file_sd entries: one per live pod, labelled as a PodMonitor would label it."""
-    out = []
+    out: list[dict[str, object]] = []
     for pod in pods:
         labels = pod["labels"]
         assert isinstance(labels, dict)
@@ -113,7 +122,7 @@ async def launch_prometheus(config_file: Path, data_dir: Path, log_file: Path,
         await RunningPrometheus(proc, url).stop()
         if "address already in use" not in last_error:
             break
-    raise RuntimeError(f"Prometheus did not become ready; see {log_file}: {last_error.strip()[-200:]}")
+    raise PrometheusNotReady(f"Prometheus did not become ready; see {log_file}: {last_error.strip()[-200:]}")
 
 
 async def _wait_ready(proc: asyncio.subprocess.Process, url: str, timeout: float) -> bool:
@@ -129,3 +138,31 @@ async def _wait_ready(proc: asyncio.subprocess.Process, url: str, timeout: float
                 pass
             await asyncio.sleep(0.1)
     return False
+
+
+def unscraped_targets(targets_answer: dict[str, Any], expected: set[str]) -> set[str]:
+    """The `expected` host:port addresses that Prometheus (its /api/v1/targets
+    answer) has not yet scraped successfully at least once. Pure."""
+    done = set()
+    for t in targets_answer.get("data", {}).get("activeTargets", []):
+        if t.get("health") == "up" and t.get("lastScrape", _NEVER) != _NEVER:
+            done.add(urlsplit(str(t.get("scrapeUrl", ""))).netloc)
+    return expected - done
+
+
+async def wait_first_scrape(url: str, expected: set[str], timeout: float) -> set[str]:
+    """Poll Prometheus until every expected target was scraped once; return the
+    ones still missing at the deadline (empty: all scraped)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    missing = set(expected)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while True:
+            try:
+                async with session.get(f"{url}/api/v1/targets", params={"state": "active"}) as r:
+                    missing = unscraped_targets(await r.json(), expected)
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+                pass
+            if not missing or loop.time() >= deadline:
+                return missing
+            await asyncio.sleep(0.1)

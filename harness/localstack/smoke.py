@@ -3,18 +3,20 @@ gateway, print the stack's status, stop everything."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
 import httpx
 from rich.console import Console
 
-from harness.localstack.cli import print_status
-from harness.localstack.stack import StackOptions, run_stack
-from harness.localstack.state import StackState
+from harness.localstack.stack import LocalStack, StackOptions
+from harness.localstack.status import collect_status, print_status
 
-__all__ = ["run_smoke", "stream_chat"]
+__all__ = ["run_smoke", "stream_chat", "SmokeFailed"]
+
+
+class SmokeFailed(RuntimeError):
+    """The stack started but did not serve the smoke request."""
 
 
 async def stream_chat(gateway: str, prompt: str, max_tokens: int = 24,
@@ -27,7 +29,7 @@ async def stream_chat(gateway: str, prompt: str, max_tokens: int = 24,
     async with httpx.AsyncClient(timeout=30) as client:
         async with client.stream("POST", f"{gateway}/v1/chat/completions", json=body) as resp:
             if resp.status_code != 200:
-                raise RuntimeError(f"gateway answered {resp.status_code}: {(await resp.aread())[:300]!r}")
+                raise SmokeFailed(f"gateway answered {resp.status_code}: {(await resp.aread())[:300]!r}")
             async for line in resp.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
@@ -41,27 +43,14 @@ async def stream_chat(gateway: str, prompt: str, max_tokens: int = 24,
 
 
 async def run_smoke(opts: StackOptions, console: Console) -> None:
-    started = asyncio.Event()
-    stop = asyncio.Event()
-    stack = asyncio.create_task(run_stack(opts, started=started, stop=stop))
-    waiter = asyncio.create_task(started.wait())
-    await asyncio.wait({stack, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if not started.is_set():
-        waiter.cancel()
-        await stack  # raises the reason it failed
-        return
-    try:
-        from harness.localstack.state import read_state
-
-        state: StackState | None = read_state(opts.name)
-        assert state is not None
-        console.print(f"stack up; streaming one chat completion through {state.gateway}")
-        text, headers, ttft = await stream_chat(state.gateway, "Say hello to the mesh.")
+    """Raises StackError (the stack did not start), SmokeFailed or httpx.HTTPError
+    (it did not serve); the stack is stopped in every case."""
+    async with LocalStack(opts) as stack:
+        gateway = stack.state.gateway
+        console.print(f"stack up; streaming one chat completion through {gateway}")
+        text, headers, ttft = await stream_chat(gateway, "Say hello to the mesh.")
         served = headers.get("x-mesh-upstream") or headers.get("x-served-by-pod", "?")
         console.print(f"[bold]completion[/bold] ({ttft * 1000:.1f} ms to first token, served by {served}):")
         console.print(f"  {text}")
-        await asyncio.to_thread(print_status, state, False)
-    finally:
-        stop.set()
-        await stack
+        print_status(await collect_status(stack.state), console)
     console.print("smoke run passed; stack stopped")

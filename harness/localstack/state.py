@@ -8,12 +8,16 @@ else `~/.local/state/llm-mesh-harness`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["StackState", "state_dir", "stack_dir", "read_state", "write_state", "remove_state"]
+from harness.diagnostics import ConfigError, Diagnostic
+
+__all__ = ["StackState", "state_dir", "stack_dir", "read_state", "write_state", "remove_state", "lock_name",
+           "adopt_name_lock"]
 
 DEFAULT_STACK = "default"
 
@@ -69,3 +73,37 @@ def write_state(state: StackState) -> Path:
 
 def remove_state(name: str = DEFAULT_STACK) -> None:
     (stack_dir(name) / "state.json").unlink(missing_ok=True)
+
+
+def lock_name(name: str = DEFAULT_STACK) -> int:
+    """Take the stack name: an exclusive flock on `<stack dir>/lock`, held for
+    the stack's whole life by the process that runs it (the kernel releases it
+    when that process ends, however it ends). Returns the locked descriptor.
+
+    Raises ConfigError when another stack of that name is running or starting.
+    """
+    path = stack_dir(name) / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(Diagnostic(
+            "error", "--name", f"a stack named '{name}' is already running or starting",
+            fix=f"run 'harness stack down --name {name}' or choose another --name")) from None
+    return fd
+
+
+def adopt_name_lock(fd: int) -> int:
+    """Keep a name lock inherited from the process that took it (`stack up
+    --detach` takes the name, then hands the descriptor to the stack's own
+    process). Raises ValueError if `fd` does not hold the lock."""
+    try:
+        # On the open file description that already holds the lock this
+        # succeeds at once; on any other it would find the lock taken.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        raise ValueError(f"descriptor {fd} does not hold a stack name lock: {exc}") from None
+    os.set_inheritable(fd, False)  # pods and Prometheus must not keep the name alive
+    return fd

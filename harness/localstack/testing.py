@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import psutil
 
-from harness.localstack.cli import start_detached, stop_stack
+from harness.localstack.detached import start_detached, stop_detached
 from harness.localstack.procs import wait_until
 from harness.localstack.stack import DEFAULT_ISTIO_DIR, StackOptions
 from harness.localstack.state import StackState
@@ -39,9 +39,10 @@ class StackHandle:
     state: StackState
     options: StackOptions
 
-    def pods(self, selector: str = "", ready: bool = False) -> list[dict]:
+    def pods(self, selector: str = "", ready: bool = False) -> list[dict[str, Any]]:
         params = {"selector": selector, "ready": "true" if ready else "false"}
-        return httpx.get(f"{self.state.admin}/pods", params=params, timeout=10).json()["pods"]
+        pods: list[dict[str, Any]] = httpx.get(f"{self.state.admin}/pods", params=params, timeout=10).json()["pods"]
+        return pods
 
     def descendants(self) -> list[int]:
         try:
@@ -73,7 +74,7 @@ def running_stack(
             yield handle
         finally:
             children += handle.descendants()
-            stop_stack(name)
+            stop_detached(name)
             leftover = [pid for pid in set(children) if psutil.pid_exists(pid)
                         and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
             if not wait_until(lambda: not any(psutil.pid_exists(p) for p in leftover), 10):
@@ -101,10 +102,11 @@ def eventually(predicate: Callable[[], object], timeout: float, what: str, inter
 @dataclass
 class EngineProcess:
     url: str
-    process: subprocess.Popen
+    process: subprocess.Popen[str]
 
-    def fault(self, **body: Any) -> dict:
-        return httpx.post(f"{self.url}/admin/faults", json=body, timeout=5).json()
+    def fault(self, **body: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = httpx.post(f"{self.url}/admin/faults", json=body, timeout=5).json()
+        return answer
 
 
 @contextlib.contextmanager

@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import yaml
 
 from harness.localstack.procs import wait_until
-from harness.localstack.state import read_state
+from harness.localstack.state import StackState, read_state
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def test_detach_status_down_leaves_nothing(state_dir: Path) -> None:
     assert down.returncode == 0 and "stopped" in down.stderr
     assert wait_until(lambda: not processes_of(state_dir), 10)
     again = run(["stack", "status"], state_dir)
-    assert again.returncode == 1 and "no stack named 'default' is running" in again.stderr
+    assert again.returncode == 2 and "no stack named 'default' is running" in again.stderr
 
 
 def test_two_stacks_side_by_side(state_dir: Path) -> None:
@@ -83,19 +84,122 @@ def test_two_stacks_side_by_side(state_dir: Path) -> None:
     assert wait_until(lambda: not processes_of(state_dir), 10)
 
 
-def test_ctrl_c_in_the_foreground_stops_everything(state_dir: Path) -> None:
-    proc = subprocess.Popen([*HARNESS, "stack", "up", "--topology", str(SMALL), "--no-mesh", "--no-prometheus"],
-                            env=env_for(state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def orchestrators_of(state_dir: Path) -> list[psutil.Process]:
+    """The processes that run a stack (the foreground `stack up` or a detached orchestrator)."""
+    return [p for p in processes_of(state_dir) if "harness.localstack.orchestrator" in " ".join(p.cmdline())]
+
+
+FOREGROUND_RUN_S = 20.0  # the foreground stack once crashed about 5 s after start
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_foreground_stack_serves_then_stops_on_signal(state_dir: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    """The README's first form: `stack up` in the foreground, with the mesh and
+    Prometheus, stays up (status printed, gateway serving) until a signal,
+    then stops everything and exits 130."""
+    istio = tmp_path / "istio"
+    istio.mkdir()
+    (istio / "vs.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: chat}\nspec:\n"
+        "  hosts: [llm-chat]\n  http:\n  - route:\n    - destination: {host: llm-chat}\n")
+    out, errs = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "w") as o, open(errs, "w") as e:
+        proc = subprocess.Popen([*HARNESS, "stack", "up", "--topology", str(SMALL), "--istio", str(istio)],
+                                env=env_for(state_dir), stdout=o, stderr=e, text=True)
+    started = time.monotonic()
     try:
-        assert wait_until(lambda: (state_dir / "stacks" / "default" / "state.json").exists(), 60)
-        assert len(processes_of(state_dir)) >= 3
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        assert wait_until(lambda: "stack is up" in errs.read_text() or proc.poll() is not None, 60), errs.read_text()
+        assert proc.poll() is None, errs.read_text()
+        assert "gateway" in out.read_text() and "chat-us-east-0" in out.read_text()
+        state = read_state_in(state_dir)
+        assert state is not None and state.prometheus and state.mesh_admin
+        # Ready means Prometheus has already scraped every target once.
+        up = httpx.get(f"{state.prometheus}/api/v1/query", params={"query": "up"}, timeout=5).json()
+        assert len(up["data"]["result"]) == 4 and all(r["value"][1] == "1" for r in up["data"]["result"])
+        while time.monotonic() - started < FOREGROUND_RUN_S:
+            assert proc.poll() is None, f"the foreground stack exited early:\n{errs.read_text()}"
+            time.sleep(0.5)
+        r = httpx.post(f"{state.gateway}/v1/completions", json={"model": "llama-3-8b", "prompt": "hi",
+                                                                "max_tokens": 2}, timeout=10)
+        assert r.status_code == 200
+        assert len(processes_of(state_dir)) >= 5  # stack up, two engines, mesh proxy, Prometheus
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 130, errs.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in errs.read_text()
+    assert wait_until(lambda: not processes_of(state_dir), 10), processes_of(state_dir)
+    assert not (state_dir / "stacks" / "default" / "state.json").exists()
+
+
+def test_signal_during_start_stops_everything(state_dir: Path) -> None:
+    proc = subprocess.Popen([*HARNESS, "stack", "up", "--topology", str(SMALL), "--no-mesh", "--no-prometheus"],
+                            env=env_for(state_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # Engines running but not ready yet: the stack is half-way through its start.
+        assert wait_until(lambda: len(processes_of(state_dir)) >= 2, 30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 130
     finally:
         if proc.poll() is None:
             proc.kill()
     assert wait_until(lambda: not processes_of(state_dir), 10)
-    assert not (state_dir / "stacks" / "default" / "state.json").exists()
+
+
+def test_two_starts_of_one_name_at_once_start_one_stack(state_dir: Path) -> None:
+    """Both race for the name; the loser starts nothing and says why in one line."""
+    args = [*HARNESS, "stack", "up", "--detach", "--name", "r", "--topology", str(SMALL), "--no-mesh",
+            "--no-prometheus"]
+    procs = [subprocess.Popen(args, env=env_for(state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    try:
+        results = [(p.wait(timeout=90), p.stderr.read() if p.stderr else "") for p in procs]
+        codes = sorted(code for code, _ in results)
+        assert codes == [0, 2], results
+        loser = next(text for code, text in results if code == 2)
+        lines = loser.strip().splitlines()
+        assert len(lines) == 1 and "a stack named 'r' is already running or starting" in lines[0], lines
+        assert not lines[0].startswith("error: error:")
+        assert len(orchestrators_of(state_dir)) == 1
+        engines = [p for p in processes_of(state_dir) if "harness.localstack.engine" in " ".join(p.cmdline())]
+        assert len(engines) == 2  # one stack's two pods, not four
+        # The running stack is the one its state file names, and `down` stops all of it.
+        assert run(["stack", "down", "--name", "r"], state_dir).returncode == 0
+        assert wait_until(lambda: not processes_of(state_dir), 10)
+        # The name is free again.
+        again = run(["stack", "up", "--detach", "--name", "r", "--topology", str(SMALL), "--no-mesh",
+                     "--no-prometheus"], state_dir)
+        assert again.returncode == 0, again.stderr
+        assert run(["stack", "down", "--name", "r"], state_dir).returncode == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert wait_until(lambda: not processes_of(state_dir), 10)
+
+
+def test_a_running_name_is_refused_in_the_foreground_too(state_dir: Path) -> None:
+    up = run(["stack", "up", "--detach", "--topology", str(SMALL), "--no-mesh", "--no-prometheus"], state_dir)
+    assert up.returncode == 0, up.stderr
+    try:
+        r = run(["stack", "up", "--topology", str(SMALL), "--no-mesh", "--no-prometheus"], state_dir)
+        assert r.returncode == 2
+        assert r.stderr.strip().splitlines() == [
+            "error: --name: a stack named 'default' is already running or starting "
+            "(fix: run 'harness stack down --name default' or choose another --name)"]
+        assert len(orchestrators_of(state_dir)) == 1
+    finally:
+        run(["stack", "down"], state_dir)
+
+
+def read_state_in(state_dir: Path) -> StackState | None:
+    os.environ["HARNESS_STATE_DIR"] = str(state_dir)
+    try:
+        return read_state()
+    finally:
+        del os.environ["HARNESS_STATE_DIR"]
 
 
 def test_killed_orchestrator_takes_its_children_down(state_dir: Path) -> None:
