@@ -29,9 +29,9 @@ import aiohttp
 from aiohttp import web
 
 from harness.diagnostics import ConfigError, Diagnostic, errors_only
-from harness.localstack import prometheus
 from harness.istio.lint import topology_diagnostics
 from harness.istio.loading import load_mesh_config
+from harness.localstack import prometheus
 from harness.localstack.orchestrator.admin import build_admin_app
 from harness.localstack.orchestrator.core import Orchestrator
 from harness.localstack.procs import (
