@@ -44,6 +44,15 @@ app.add_typer(load_app, name="load")
 app.add_typer(chaos_app, name="chaos")
 
 
+def _mount_certify() -> None:
+    from harness.certify.cli import certify_command
+
+    app.command(name="certify")(certify_command)
+
+
+_mount_certify()
+
+
 @app.command()
 def validate(
     path: Path = typer.Argument(..., help="A file or directory: Istio YAML, manifests, topology, experiments."),

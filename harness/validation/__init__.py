@@ -43,6 +43,7 @@ def _load_builtin_validators() -> None:
         "harness.validation.istio",
         "harness.validation.kubernetes",
         "harness.validation.experiments",
+        "harness.validation.slo",
     ):
         try:
             importlib.import_module(module)

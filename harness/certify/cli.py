@@ -1,0 +1,97 @@
+"""`harness certify`: run the requirement catalogue against a target and say,
+per requirement, whether the mesh keeps its promise.
+
+Exit codes: 0 all passed, 1 any failed, 2 bad input (before anything ran),
+3 nothing failed but something was inconclusive."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.certify.requirement import Requirement
+
+__all__ = ["certify_command"]
+
+_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow", "not-applicable": "dim"}
+
+
+def _list(console: Console) -> None:
+    from harness.certify.registry import discover
+
+    table = Table(title="Requirements", show_lines=False)
+    for col in ("id", "feature", "kind", "profiles", "title", "must fail on"):
+        table.add_column(col, overflow="fold")
+    for r in discover():
+        profiles = ", ".join(sorted(r.profiles))
+        if "smoke" not in r.profiles and r.why_not_smoke:
+            profiles += f" ({r.why_not_smoke})"
+        table.add_row(r.id, r.feature, r.kind, profiles, r.title, r.broken.description)
+    console.print(table)
+
+
+def _figure(value: object, unit: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}{unit}"
+    return f"{value}{unit}"
+
+
+def certify_command(
+    target: str = typer.Option("local", "--target", help="local (the embedded stack) or kube"),
+    profile: str = typer.Option("smoke", "--profile", help="smoke (minutes) or full (everything)"),
+    istio: list[Path] = typer.Option(None, "--istio", help="Istio YAML directory for the stack certify starts"),
+    slo: Path = typer.Option(None, "--slo", help="SLO spec (default: reference-stack/slo/reference.yaml)"),
+    requirement: list[str] = typer.Option(None, "--requirement", help="run only this requirement (repeatable)"),
+    stack_name: str = typer.Option(None, "--stack-name", help="use this running local stack instead of starting one"),
+    reports: Path = typer.Option(Path("reports"), "--reports", help="where reports/<run-id>/ is written"),
+    duration_scale: float = typer.Option(1.0, "--duration-scale", help="scale every named timeout"),
+    kube_context: str = typer.Option(None, "--kube-context", help="kubeconfig context (--target kube)"),
+    namespace: str = typer.Option("llm", "--namespace", help="namespace of the LLM services"),
+    gateway: str = typer.Option(None, "--gateway", help="ingress gateway URL (--target kube)"),
+    prometheus: str = typer.Option(None, "--prometheus", help="Prometheus URL (--target kube)"),
+    list_only: bool = typer.Option(False, "--list", help="print the requirement catalogue and exit"),
+) -> None:
+    """Certify a mesh: every requirement of the profile, with verdicts and evidence."""
+    from harness.certify.session import CertifyOptions, certify
+
+    # wide when piped (CI logs), the terminal's width otherwise
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    if list_only:
+        _list(console)
+        return
+    opts = CertifyOptions(target=target, profile=profile, istio=list(istio or []), slo=slo,  # type: ignore[arg-type]
+                          requirements=list(requirement or []), stack_name=stack_name, reports_dir=reports,
+                          duration_scale=duration_scale, kube_context=kube_context, namespace=namespace,
+                          gateway=gateway, prometheus=prometheus)
+
+    def progress(i: int, total: int, req: Requirement) -> None:
+        console.print(f"[{i + 1}/{total}] {req.id}: {req.title}", style="dim")
+
+    run_dir, summary, _ = certify(opts, progress)
+    table = Table(title=f"Certification {summary['run_id']} ({summary['target']}, {summary['profile']})")
+    for col in ("requirement", "feature", "verdict", "observed", "threshold", "time"):
+        table.add_column(col, overflow="fold")
+    order = {"fail": 0, "inconclusive": 1, "pass": 2, "not-applicable": 3}
+    for r in sorted(summary["requirements"], key=lambda r: (order[r["verdict"]], r["id"])):
+        # the last check of the verdict's kind: requirements list their headline figure last
+        worst = next((c for c in reversed(r["checks"]) if c["verdict"] == r["verdict"]), None)
+        observed = _figure(worst["observed"], worst["unit"]) if worst else "-"
+        threshold = _figure(worst["threshold"], worst["unit"]) if worst else "-"
+        if worst and worst["name"] not in ("run",):
+            observed = f"{worst['name']}: {observed}"
+        table.add_row(r["id"], r["feature"], f"[{_STYLE[r['verdict']]}]{r['verdict']}[/]", observed, threshold,
+                      f"{r['duration_s']:.1f}s")
+    console.print(table)
+    for r in summary["requirements"]:
+        if r["verdict"] in ("fail", "inconclusive"):
+            console.print(f"{r['verdict']}: {r['id']}: {r['reason']}\n  rerun: {r['rerun']}", soft_wrap=True)
+    features = ", ".join(f"{k} {v['result']}" for k, v in summary["features"].items())
+    console.print(f"score {summary['score']} | {features}")
+    console.print(f"reports: {run_dir}/ (summary.json, junit.xml, allure-results/)")
+    raise typer.Exit(summary["exit_code"])

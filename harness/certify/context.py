@@ -1,0 +1,84 @@
+"""What a requirement gets to work with: the target, the observation source,
+the SLO spec, where to put evidence, and how long its named timeouts are."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.certify.requirement import Requirement
+from harness.certify.slo import SloSpec
+from harness.observe import Observations
+from harness.observe.prometheus import PromClient
+from harness.targets.base import Target
+
+__all__ = ["RunContext", "Evidence"]
+
+
+@dataclass
+class Evidence:
+    """Files a requirement leaves behind, under `reports/<run-id>/evidence/<requirement id>/`;
+    paths are returned relative to the run directory."""
+
+    run_dir: Path
+    requirement: str
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def dir(self) -> Path:
+        d = self.run_dir / "evidence" / self.requirement
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def _keep(self, path: Path) -> str:
+        rel = str(path.relative_to(self.run_dir))
+        if rel not in self.files:
+            self.files.append(rel)
+        return rel
+
+    def records(self, name: str, frame: pd.DataFrame) -> str:
+        path = self.dir / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        return self._keep(path)
+
+    def json(self, name: str, data: Any) -> str:
+        path = self.dir / f"{name}.json"
+        path.write_text(json.dumps(data, indent=2, default=str))
+        return self._keep(path)
+
+    def attach(self, path: Path) -> str:
+        """A file written elsewhere under the run directory (e.g. a fault journal)."""
+        return self._keep(path)
+
+
+@dataclass
+class RunContext:
+    requirement: Requirement
+    target: Target
+    target_kind: str  # local | kube
+    gateway: str
+    observations: Observations
+    prom: PromClient | None
+    slo: SloSpec
+    evidence: Evidence
+    chaos_configuration: dict[str, Any]
+    duration_scale: float = 1.0
+
+    def threshold(self, name: str) -> float:
+        """The requirement's threshold `name`, from the SLO spec when it names
+        one and the spec has the figure, else the requirement's own value."""
+        t = self.requirement.thresholds[name]
+        if t.slo:
+            objective, _, figure = t.slo.partition(".")
+            found = self.slo.objective(objective)
+            value = found.figure(figure) if found else None
+            if value is not None:
+                return value
+        return t.value
+
+    def timeout(self, name: str) -> float:
+        return self.requirement.timeouts[name] * self.duration_scale

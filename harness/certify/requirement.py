@@ -1,0 +1,66 @@
+"""What a requirement is: one promise of the reference stack, with everything
+needed to judge it and to show that the judgement can fail.
+
+Each requirement lives in its own module under `harness.certify.requirements`
+and exposes `REQUIREMENT`; the registry finds it, the runner never names it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from harness.verdict import Check
+
+if TYPE_CHECKING:
+    from harness.certify.context import RunContext
+
+__all__ = ["Requirement", "Threshold", "BrokenMesh", "Profile", "PROFILES", "Observation"]
+
+Profile = Literal["smoke", "full"]
+PROFILES: tuple[Profile, ...] = ("smoke", "full")
+# What a requirement needs to see, answered by the target's observation source.
+Observation = Literal["served-by", "mesh-requests", "ready-replicas", "fault-window", "latency"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A limit with its unit; `slo` names the SLO figure that overrides it
+    (`objective.figure`, e.g. `chat.availability`)."""
+
+    value: float
+    unit: str
+    slo: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokenMesh:
+    """The mesh configuration that must make the requirement fail: one Istio
+    object rewritten by `rewrite` (given a copy of the object as read)."""
+
+    description: str
+    kind: Literal["VirtualService", "DestinationRule"]
+    name: str
+    rewrite: Callable[[dict[str, Any]], dict[str, Any]]
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return self.rewrite(copy.deepcopy(obj))
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str  # `feature.name`, e.g. routing.canary-split
+    title: str
+    feature: str  # the mesh feature, as in a Gateway API conformance profile
+    profiles: frozenset[Profile]
+    observes: tuple[Observation, ...]
+    thresholds: dict[str, Threshold]
+    timeouts: dict[str, float]  # named, in seconds; the runner scales them with --duration-scale
+    broken: BrokenMesh
+    run: Callable[[RunContext], list[Check]]
+    kind: Literal["conformance", "resilience"] = "conformance"
+    weight: int = 1  # in the run score (krkn: critical 3, warning 1)
+    why_not_smoke: str = ""  # said by --list when the requirement is in `full` only
+    notes: dict[str, str] = field(default_factory=dict)

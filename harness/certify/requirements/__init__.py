@@ -1,0 +1,1 @@
+"""One module per requirement; each defines REQUIREMENT (see harness.certify.requirement)."""

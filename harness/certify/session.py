@@ -1,0 +1,209 @@
+"""One certification: check the input, get a target (start the embedded
+stack when none is given), run the requirements, write the reports.
+
+Everything the user handed in is checked before anything starts: the SLO
+file, the requirement ids, the Istio directories and the numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness.certify.context import Evidence, RunContext
+from harness.certify.registry import discover, select
+from harness.certify.requirement import Profile, Requirement
+from harness.certify.runner import RequirementResult, run_all
+from harness.certify.slo import DEFAULT_SLO, SloSpec, load_slo
+from harness.diagnostics import ConfigError, Diagnostic, errors_only
+from harness.observe import HeaderObservations, Observations, PrometheusObservations
+from harness.observe.prometheus import PromClient
+from harness.report.allure import write_allure_results
+from harness.report.junit import write_junit
+from harness.report.summary import RunInfo, build_summary, exit_code, write_summary
+from harness.targets.base import Target
+
+__all__ = ["CertifyOptions", "Plan", "plan", "certify", "TargetSession"]
+
+
+@dataclass
+class CertifyOptions:
+    target: str = "local"
+    profile: Profile = "smoke"
+    istio: list[Path] = field(default_factory=list)
+    slo: Path | None = None
+    requirements: list[str] = field(default_factory=list)
+    stack_name: str | None = None
+    reports_dir: Path = Path("reports")
+    duration_scale: float = 1.0
+    kube_context: str | None = None
+    namespace: str = "llm"
+    gateway: str | None = None  # kube: the ingress gateway's URL
+    prometheus: str | None = None  # kube: the cluster Prometheus' URL
+
+
+@dataclass
+class Plan:
+    slo: SloSpec
+    requirements: list[Requirement]
+
+
+def plan(opts: CertifyOptions) -> Plan:
+    """Validate every input; ConfigError (one line each) before anything runs."""
+    if opts.target not in ("local", "kube"):
+        raise ConfigError(Diagnostic("error", "--target", f"unknown target {opts.target!r}", fix="use local or kube"))
+    if opts.profile not in ("smoke", "full"):
+        raise ConfigError(Diagnostic("error", "--profile", f"unknown profile {opts.profile!r}",
+                                     fix="use smoke or full"))
+    if not 0.1 <= opts.duration_scale <= 100:
+        raise ConfigError(Diagnostic("error", "--duration-scale", f"{opts.duration_scale:g} is out of range",
+                                     fix="use a factor between 0.1 and 100"))
+    slo = load_slo(opts.slo or DEFAULT_SLO)
+    requirements = select(discover(), opts.profile, opts.requirements)
+    if opts.istio:
+        from harness.validation import validate_path
+
+        for directory in opts.istio:
+            errors = errors_only(validate_path(directory))
+            if errors:
+                raise ConfigError(errors[0])
+    if opts.target == "kube" and not opts.gateway:
+        raise ConfigError(Diagnostic("error", "--gateway", "--target kube needs the ingress gateway's URL",
+                                     fix="pass --gateway http://HOST:PORT (and --prometheus URL)"))
+    if opts.target == "local" and opts.stack_name and opts.istio:
+        raise ConfigError(Diagnostic("error", "--istio", "--istio applies to a stack certify starts itself",
+                                     fix="start the stack with 'harness stack up --istio DIR' or drop --stack-name"))
+    return Plan(slo, requirements)
+
+
+@dataclass
+class TargetSession:
+    target: Target
+    gateway: str
+    prom: PromClient | None
+    observations: Observations
+    chaos_configuration: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _local_session(opts: CertifyOptions) -> Iterator[TargetSession]:
+    from harness.localstack.state import read_state
+    from harness.targets.local import LocalTarget
+
+    def session(state: Any, name: str) -> TargetSession:
+        prom = PromClient(state.prometheus) if state.prometheus else None
+        obs: Observations = HeaderObservations(prom) if prom else _NoPrometheus()
+        return TargetSession(LocalTarget(state.admin, state.mesh_admin, opts.namespace), state.gateway, prom, obs,
+                             {"harness_target": "local", "harness_stack": name, "harness_namespace": opts.namespace})
+
+    if opts.stack_name:
+        state = read_state(opts.stack_name)
+        if state is None:
+            raise ConfigError(Diagnostic("error", "--stack-name", f"no local stack named {opts.stack_name!r} is running",
+                                         fix=f"start it with 'harness stack up --detach --name {opts.stack_name}' "
+                                             "or omit --stack-name"))
+        yield session(state, opts.stack_name)
+        return
+    from harness.localstack.testing import running_stack
+
+    with tempfile.TemporaryDirectory(prefix="harness-certify-") as state_dir, \
+            running_stack(istio=opts.istio or None, state_dir=Path(state_dir)) as handle:
+        yield session(handle.state, handle.options.name)
+
+
+@contextlib.contextmanager
+def _kube_session(opts: CertifyOptions) -> Iterator[TargetSession]:
+    from harness.targets.kubernetes import KubernetesTarget
+
+    target = KubernetesTarget.from_config(opts.namespace, None, opts.kube_context)
+    prom = PromClient(opts.prometheus) if opts.prometheus else None
+    obs: Observations = PrometheusObservations(prom) if prom else _NoPrometheus()
+    assert opts.gateway is not None
+    yield TargetSession(target, opts.gateway, prom, obs,
+                        {"harness_target": "kube", "harness_namespace": opts.namespace,
+                         **({"harness_kube_context": opts.kube_context} if opts.kube_context else {})})
+
+
+class _NoPrometheus(PrometheusObservations):
+    """No Prometheus to ask: every telemetry question is unanswerable."""
+
+    name = "none"
+
+    def __init__(self) -> None:
+        pass
+
+    def shares(self, *args: Any, **kw: Any) -> dict[str, float] | None:
+        return None
+
+    def request_count(self, *args: Any, **kw: Any) -> float | None:
+        return None
+
+
+def target_session(opts: CertifyOptions) -> contextlib.AbstractContextManager[TargetSession]:
+    return _local_session(opts) if opts.target == "local" else _kube_session(opts)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the stack is stopped and faults rolled back."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def rerun_base(opts: CertifyOptions) -> list[str]:
+    cmd = ["harness", "certify", "--target", opts.target]
+    for d in opts.istio:
+        cmd += ["--istio", str(d)]
+    if opts.slo:
+        cmd += ["--slo", str(opts.slo)]
+    if opts.stack_name:
+        cmd += ["--stack-name", opts.stack_name]
+    if opts.duration_scale != 1.0:
+        cmd += ["--duration-scale", f"{opts.duration_scale:g}"]
+    return cmd
+
+
+def certify(opts: CertifyOptions, progress: Callable[[int, int, Requirement], None] | None = None,
+            session: TargetSession | None = None) -> tuple[Path, dict[str, Any], list[RequirementResult]]:
+    """Run the certification; (run dir, summary, results). `session` reuses a
+    target the caller already holds (the pytest plugin)."""
+    chosen = plan(opts)
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_dir = opts.reports_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with _sigterm_as_interrupt(), (contextlib.nullcontext(session) if session else target_session(opts)) as ts:
+        assert ts is not None
+
+        def context(requirement: Requirement) -> RunContext:
+            evidence = Evidence(run_dir, requirement.id)
+            journal = run_dir / "evidence" / requirement.id / "journal.jsonl"
+            return RunContext(requirement, ts.target, opts.target, ts.gateway, ts.observations, ts.prom, chosen.slo,
+                              evidence, {**ts.chaos_configuration, "harness_journal": str(journal)},
+                              opts.duration_scale)
+
+        total = len(chosen.requirements)
+        results = run_all(chosen.requirements, context,
+                          (lambda i, r: progress(i, total, r)) if progress else None)
+    info = RunInfo(run_id, opts.target, opts.profile, started, time.time(), rerun_base(opts),
+                   [str(p) for p in opts.istio], str(opts.slo or ""), opts.duration_scale)
+    summary = build_summary(info, results)
+    write_summary(run_dir, summary)
+    write_junit(run_dir, summary)
+    write_allure_results(run_dir, summary)
+    assert summary["exit_code"] == exit_code(results)
+    return run_dir, summary, results

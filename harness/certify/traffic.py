@@ -1,0 +1,87 @@
+"""Probe traffic for conformance requirements: N chat completions with
+given headers, `concurrency` in flight, each turned into a RequestRecord
+the same way the load users build theirs (`harness.load.records`).
+
+Conformance requirements need a statistically sized number of cheap,
+independent requests with exact headers, not a load shape; resilience
+requirements use the Locust runner for their background load instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+import pandas as pd
+
+from harness.load.records import ErrorKind, RecordBuilder, RequestRecord, now_utc, records_frame
+
+__all__ = ["Probe", "send"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One kind of request: its headers and body parameters."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    model: str = "llama-3-8b"
+    max_tokens: int = 4
+    stream: bool = False
+    scenario: str = "certify"
+    path: str = "/v1/chat/completions"
+
+
+def send(gateway: str, probes: Sequence[Probe], concurrency: int = 16, timeout_s: float = 60.0) -> pd.DataFrame:
+    """Send every probe (in order, `concurrency` at a time); the records as a DataFrame."""
+    return records_frame([r.as_dict() for r in asyncio.run(_send_all(gateway, probes, concurrency, timeout_s))])
+
+
+async def _send_all(gateway: str, probes: Sequence[Probe], concurrency: int, timeout_s: float) -> list[RequestRecord]:
+    queue: asyncio.Queue[tuple[int, Probe]] = asyncio.Queue()
+    for item in enumerate(probes):
+        queue.put_nowait(item)
+    out: list[RequestRecord | None] = [None] * len(probes)
+    limit = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=limit, timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
+
+        async def worker() -> None:
+            while not queue.empty():
+                i, probe = queue.get_nowait()
+                out[i] = await _one(session, gateway, probe, timeout_s)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(probes))))))
+    return [r for r in out if r is not None]
+
+
+async def _one(session: aiohttp.ClientSession, gateway: str, probe: Probe, timeout_s: float) -> RequestRecord:
+    record = RequestRecord(start=now_utc(), scenario=probe.scenario, api="chat",
+                           stream=probe.stream, model_requested=probe.model,
+                           tier=probe.headers.get("x-user-tier", "standard"), user_id=probe.headers.get("x-user-id"))
+    body = {"model": probe.model, "messages": [{"role": "user", "content": "certify probe"}],
+            "max_tokens": probe.max_tokens, "stream": probe.stream}
+    origin = time.perf_counter()
+    builder = RecordBuilder(record, origin)
+    try:
+        async with session.post(gateway.rstrip("/") + probe.path, data=json.dumps(body),
+                                headers={"content-type": "application/json", **probe.headers}) as resp:
+            builder.head(resp.status, {k.lower(): v for k, v in resp.headers.items()})
+            payload = await resp.read()
+            if not 200 <= resp.status < 300:
+                builder.http_error(payload)
+            elif probe.stream:
+                # read whole: conformance judges where a request went, not its token timing
+                for line in payload.decode("utf-8", errors="replace").splitlines():
+                    if line.startswith("data:"):
+                        builder.event(time.perf_counter(), line[5:].strip())
+            else:
+                builder.body(time.perf_counter(), payload)
+    except TimeoutError:
+        builder.fail(ErrorKind.TIMEOUT, f"no answer within {timeout_s:g}s")
+    except aiohttp.ClientError as exc:
+        builder.fail(ErrorKind.CONNECT, str(exc) or type(exc).__name__)
+    return builder.finish(time.perf_counter())
+

@@ -1,0 +1,52 @@
+"""A minimal Prometheus HTTP API client that keeps every query it ran, with
+its result, as evidence for the report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = ["PromClient", "PromError", "QueryLog"]
+
+
+class PromError(Exception):
+    """Prometheus could not answer (unreachable, bad query)."""
+
+
+@dataclass
+class QueryLog:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PromClient:
+    url: str
+    log: QueryLog = field(default_factory=QueryLog)
+    timeout_s: float = 10.0
+
+    def instant(self, query: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        """(labels, value) per series of an instant vector."""
+        params: dict[str, str] = {"query": query}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        try:
+            r = httpx.get(f"{self.url.rstrip('/')}/api/v1/query", params=params, timeout=self.timeout_s)
+            data = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            self.log.entries.append({"query": query, "time": at, "error": str(exc)})
+            raise PromError(f"Prometheus at {self.url} did not answer: {exc}") from None
+        if data.get("status") != "success":
+            self.log.entries.append({"query": query, "time": at, "error": data.get("error")})
+            raise PromError(f"Prometheus refused {query!r}: {data.get('error')}")
+        result = [(dict(s["metric"]), float(s["value"][1])) for s in data["data"]["result"]]
+        self.log.entries.append({"query": query, "time": at, "result": [[m, v] for m, v in result]})
+        return result
+
+    def wait_for_scrape_after(self, t: float, scrape_interval_s: float = 1.0) -> None:
+        """Block until a scrape that happened after `t` is queryable."""
+        remaining = t + 2.5 * scrape_interval_s - time.time()
+        if remaining > 0:
+            time.sleep(remaining)

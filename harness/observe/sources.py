@@ -1,0 +1,110 @@
+"""The two observation sources: per-request attribution the mesh stamps on
+responses (local stack), and the mesh's own telemetry in Prometheus (both
+targets)."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import pandas as pd
+
+from harness.observe.prometheus import PromClient, PromError
+
+__all__ = ["Observations", "HeaderObservations", "PrometheusObservations", "DESTINATION_LABELS", "Dimension"]
+
+Dimension = Literal["version", "region", "service", "subset", "pod"]
+# the record column and the istio_requests_total label that answer each dimension
+DESTINATION_LABELS: dict[str, tuple[str, str]] = {
+    "version": ("served_version", "destination_version"),
+    "region": ("served_region", "destination_cluster"),
+    "service": ("served_service", "destination_service_name"),
+    "subset": ("served_subset", ""),  # a mesh-side name: not in the telemetry
+    "pod": ("served_pod", ""),  # telemetry has no per-pod label (only the workload)
+}
+
+
+class Observations(Protocol):
+    """What requirements may ask; None means the source cannot tell."""
+
+    name: str
+
+    def shares(self, records: pd.DataFrame, by: Dimension, service: str,
+               start: float, end: float) -> dict[str, float] | None:
+        """Share of `service`'s successful requests per destination `by`, for the
+        requests in `records` (sent between `start` and `end`, epoch seconds)."""
+        ...
+
+    def request_count(self, service: str, start: float, end: float) -> float | None:
+        """How many requests the mesh reports having sent to `service` in the window."""
+        ...
+
+    def per_request(self, records: pd.DataFrame, by: Dimension) -> pd.Series | None:
+        """Who served each request (aligned with `records`), when the source knows."""
+        ...
+
+
+class PrometheusObservations:
+    """The mesh's telemetry: `istio_requests_total` by destination labels,
+    the same PromQL on a cluster and on the local stack."""
+
+    name = "prometheus"
+
+    def __init__(self, prom: PromClient, reporter: str = "source") -> None:
+        self.prom = prom
+        self.reporter = reporter
+
+    def _counts(self, service: str, label: str, at: float) -> dict[str, float]:
+        q = (f'sum by ({label}) (istio_requests_total{{reporter="{self.reporter}",'
+             f'destination_service_name="{service}",response_code=~"2.."}})')
+        return {m.get(label, ""): v for m, v in self.prom.instant(q, at)}
+
+    def shares(self, records: pd.DataFrame, by: Dimension, service: str,
+               start: float, end: float) -> dict[str, float] | None:
+        label = DESTINATION_LABELS[by][1]
+        if not label:
+            return None
+        try:
+            self.prom.wait_for_scrape_after(end)
+            before = self._counts(service, label, start - 0.5)
+            after = self._counts(service, label, end + 2.0)
+        except PromError:
+            return None
+        delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
+        total = sum(v for v in delta.values() if v > 0)
+        if total <= 0:
+            return None
+        return {k: v / total for k, v in delta.items() if v > 0}
+
+    def request_count(self, service: str, start: float, end: float) -> float | None:
+        q = f'sum(istio_requests_total{{reporter="{self.reporter}",destination_service_name="{service}"}})'
+        try:
+            self.prom.wait_for_scrape_after(end)
+            before = self.prom.instant(q, start - 0.5)
+            after = self.prom.instant(q, end + 2.0)
+        except PromError:
+            return None
+        if not after:
+            return 0.0 if before == [] else None
+        return after[0][1] - (before[0][1] if before else 0.0)
+
+    def per_request(self, records: pd.DataFrame, by: Dimension) -> pd.Series | None:
+        return None  # telemetry is aggregated: it cannot say who served one request
+
+
+class HeaderObservations(PrometheusObservations):
+    """The local stack: per-request attribution from the mesh's response
+    header (already in the records), mesh counts from Prometheus."""
+
+    name = "local"
+
+    def shares(self, records: pd.DataFrame, by: Dimension, service: str,
+               start: float, end: float) -> dict[str, float] | None:
+        column = DESTINATION_LABELS[by][0]
+        ok = records[records["ok"].astype(bool) & (records["served_service"] == service)]
+        if ok.empty:
+            return None
+        counts = ok[column].fillna("").astype(str).value_counts()
+        return {str(k): float(v) / len(ok) for k, v in counts.items()}
+
+    def per_request(self, records: pd.DataFrame, by: Dimension) -> pd.Series | None:
+        return records[DESTINATION_LABELS[by][0]]
