@@ -23,6 +23,7 @@ from harness.certify.requirement import Profile, Requirement
 from harness.certify.runner import RequirementResult, run_all
 from harness.certify.slo import DEFAULT_SLO, SloSpec, load_slo
 from harness.diagnostics import ConfigError, Diagnostic, errors_only
+from harness.localstack.state import StackState
 from harness.observe import HeaderObservations, Observations, PrometheusObservations
 from harness.observe.prometheus import PromClient
 from harness.report.allure import write_allure_results
@@ -30,7 +31,7 @@ from harness.report.junit import write_junit
 from harness.report.summary import RunInfo, build_summary, exit_code, write_summary
 from harness.targets.base import Target
 
-__all__ = ["CertifyOptions", "Plan", "plan", "certify", "TargetSession"]
+__all__ = ["CertifyOptions", "Plan", "plan", "certify", "TargetSession", "local_session", "context_for"]
 
 
 @dataclass
@@ -92,16 +93,28 @@ class TargetSession:
     chaos_configuration: dict[str, Any]
 
 
+def local_session(state: StackState, namespace: str = "llm") -> TargetSession:
+    """The session of a running local stack."""
+    from harness.targets.local import LocalTarget
+
+    prom = PromClient(state.prometheus) if state.prometheus else None
+    obs: Observations = HeaderObservations(prom) if prom else _NoPrometheus()
+    return TargetSession(LocalTarget(state.admin, state.mesh_admin, namespace), state.gateway, prom, obs,
+                         {"harness_target": "local", "harness_stack": state.name, "harness_namespace": namespace})
+
+
+def context_for(requirement: Requirement, run_dir: Path, ts: TargetSession, slo: SloSpec, target_kind: str = "local",
+                duration_scale: float = 1.0) -> RunContext:
+    """A requirement's context: its evidence directory and fault journal under `run_dir`."""
+    evidence = Evidence(run_dir, requirement.id)
+    journal = run_dir / "evidence" / requirement.id / "journal.jsonl"
+    return RunContext(requirement, ts.target, target_kind, ts.gateway, ts.observations, ts.prom, slo, evidence,
+                      {**ts.chaos_configuration, "harness_journal": str(journal)}, duration_scale)
+
+
 @contextlib.contextmanager
 def _local_session(opts: CertifyOptions) -> Iterator[TargetSession]:
     from harness.localstack.state import read_state
-    from harness.targets.local import LocalTarget
-
-    def session(state: Any, name: str) -> TargetSession:
-        prom = PromClient(state.prometheus) if state.prometheus else None
-        obs: Observations = HeaderObservations(prom) if prom else _NoPrometheus()
-        return TargetSession(LocalTarget(state.admin, state.mesh_admin, opts.namespace), state.gateway, prom, obs,
-                             {"harness_target": "local", "harness_stack": name, "harness_namespace": opts.namespace})
 
     if opts.stack_name:
         state = read_state(opts.stack_name)
@@ -109,13 +122,13 @@ def _local_session(opts: CertifyOptions) -> Iterator[TargetSession]:
             raise ConfigError(Diagnostic("error", "--stack-name", f"no local stack named {opts.stack_name!r} is running",
                                          fix=f"start it with 'harness stack up --detach --name {opts.stack_name}' "
                                              "or omit --stack-name"))
-        yield session(state, opts.stack_name)
+        yield local_session(state, opts.namespace)
         return
     from harness.localstack.testing import running_stack
 
     with tempfile.TemporaryDirectory(prefix="harness-certify-") as state_dir, \
             running_stack(istio=opts.istio or None, state_dir=Path(state_dir)) as handle:
-        yield session(handle.state, handle.options.name)
+        yield local_session(handle.state, opts.namespace)
 
 
 @contextlib.contextmanager
@@ -190,11 +203,7 @@ def certify(opts: CertifyOptions, progress: Callable[[int, int, Requirement], No
         assert ts is not None
 
         def context(requirement: Requirement) -> RunContext:
-            evidence = Evidence(run_dir, requirement.id)
-            journal = run_dir / "evidence" / requirement.id / "journal.jsonl"
-            return RunContext(requirement, ts.target, opts.target, ts.gateway, ts.observations, ts.prom, chosen.slo,
-                              evidence, {**ts.chaos_configuration, "harness_journal": str(journal)},
-                              opts.duration_scale)
+            return context_for(requirement, run_dir, ts, chosen.slo, opts.target, opts.duration_scale)
 
         total = len(chosen.requirements)
         results = run_all(chosen.requirements, context,

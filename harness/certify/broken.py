@@ -1,0 +1,31 @@
+"""Apply a requirement's broken mesh configuration to a running target, and
+put the original back afterwards (whatever happens), so one stack can be
+broken and restored per requirement."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from harness.certify.requirement import Requirement
+
+# the chaos actions' copy of an object fit to PUT back (status dropped, user metadata kept)
+from harness.chaos.actions import _clean as _writable
+from harness.targets.base import Target
+
+__all__ = ["broken_mesh"]
+
+
+@contextlib.contextmanager
+def broken_mesh(target: Target, requirement: Requirement) -> Iterator[dict[str, Any]]:
+    """Rewrite the requirement's Istio object as its `broken` says; yields the
+    object as written."""
+    spec = requirement.broken
+    original = target.get_istio(spec.kind, spec.name)
+    broken = spec.apply(_writable(original, keep_version=True))
+    written = target.replace_istio(spec.kind, spec.name, broken)
+    try:
+        yield written
+    finally:
+        target.replace_istio(spec.kind, spec.name, _writable(original, keep_version=False))

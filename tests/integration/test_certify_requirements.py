@@ -1,0 +1,46 @@
+"""Every conformance requirement passes on the reference stack and fails on
+the broken mesh configuration it names, on one stack broken and restored
+through the mesh's admin API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.certify.broken import broken_mesh
+from harness.certify.registry import discover
+from harness.certify.requirement import Requirement
+from harness.certify.runner import run_requirement
+from harness.certify.session import TargetSession, context_for, local_session
+from harness.certify.slo import load_slo
+from harness.localstack.testing import running_stack
+from harness.verdict import Verdict
+
+pytestmark = pytest.mark.integration
+
+CONFORMANCE = [r for r in discover() if r.kind == "conformance"]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TargetSession]:
+    # running_stack points HARNESS_STATE_DIR at the private state dir while it
+    # runs, so chaos actions find the stack by name
+    with running_stack(state_dir=tmp_path_factory.mktemp("state")) as handle:
+        yield local_session(handle.state)
+
+
+@pytest.mark.parametrize("requirement", CONFORMANCE, ids=lambda r: r.id)
+def test_passes_on_the_reference_mesh_and_fails_on_its_broken_config(
+        requirement: Requirement, session: TargetSession, tmp_path: Path) -> None:
+    slo = load_slo()
+    good = run_requirement(requirement, context_for(requirement, tmp_path / "good", session, slo))
+    assert good.verdict is Verdict.PASS, good.reason
+    with broken_mesh(session.target, requirement):
+        bad = run_requirement(requirement, context_for(requirement, tmp_path / "broken", session, slo))
+    assert bad.verdict is Verdict.FAIL, f"{requirement.broken.description}: {bad.verdict.value}: {bad.reason}"
+    assert bad.evidence and (tmp_path / "broken" / bad.evidence[0]).is_file()
+    # restored: the promise holds again on the same stack
+    again = run_requirement(requirement, context_for(requirement, tmp_path / "again", session, slo))
+    assert again.verdict is Verdict.PASS, again.reason
