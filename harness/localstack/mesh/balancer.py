@@ -133,7 +133,7 @@ def _hash64(text: str) -> int:
 
 class HashRing:
     """Envoy's ring hash: each host takes ring_size / n points; a key goes to
-    the first point at or after its hash. Retry attempt k moves k points on,
+    the first point at or after its hash. Host reselection k moves k points on,
     so a retry may land elsewhere (or, as in Envoy, on the same host)."""
 
     def __init__(self, hosts: Iterable[str], minimum_ring_size: int = 1024) -> None:
@@ -214,11 +214,12 @@ class ClusterBalancer:
         return [ep for level in self.levels for ep in level]
 
     def choose(self, rng: random.Random, ejected: set[str], hash_key: str | None = None,
-               avoid: set[str] | frozenset[str] = frozenset(), attempt: int = 0,
-               panic: bool = False) -> Endpoint | None:
+               avoid: set[str] | frozenset[str] = frozenset(), panic: bool = False) -> Endpoint | None:
         """Pick a level by Envoy's priority load, then a host in it. `avoid`
         holds previously tried hosts (Istio's retry host predicate, up to 5
-        reselections); if only they remain, one of them is used."""
+        reselections, each one point further along a hash ring); if only they
+        remain, one of them is used. Without `avoid` a retry under ring hash
+        lands where the first try did, as in Envoy."""
         if not self.levels:
             return None
         if panic:
@@ -228,7 +229,7 @@ class ClusterBalancer:
             loads = priority_loads([(len(h), len(lvl)) for h, lvl in zip(healthy_levels, self.levels)])
             if not any(loads):
                 return None
-            x, level = rng.random(), healthy_levels[-1]
+            x, level = self._priority_draw(rng, hash_key), healthy_levels[-1]
             for share, lvl in zip(loads, healthy_levels):
                 if x < share and lvl:
                     level = lvl
@@ -239,12 +240,21 @@ class ClusterBalancer:
             if self.distribute:
                 level = self._by_locality_weight(level, rng)
         chosen: Endpoint | None = None
-        for retry in range(5 if avoid else 1):
-            chosen = self._pick(level, rng, hash_key, attempt + retry)
+        for reselection in range(5 if avoid else 1):
+            chosen = self._pick(level, rng, hash_key, reselection)
             if chosen is None or chosen.pod not in avoid:
                 return chosen
         fresh = [ep for ep in level if ep.pod not in avoid]
         return rng.choice(fresh) if fresh else chosen
+
+    def _priority_draw(self, rng: random.Random, hash_key: str | None) -> float:
+        """The point in [0, 1) that picks a priority level. Envoy's ring hash
+        takes it from the request's hash (thread_aware_lb_impl.cc `chooseHost`:
+        `choosePriority(h, ...)`, which uses h % 100), so during a partial
+        spill a user stays in one level; other balancers draw at random."""
+        if self.policy.kind == "RING_HASH" and hash_key is not None:
+            return (_hash64(hash_key) % 100) / 100
+        return rng.random()
 
     def _by_locality_weight(self, healthy: list[Endpoint], rng: random.Random) -> list[Endpoint]:
         assert self.distribute is not None

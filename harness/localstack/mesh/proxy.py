@@ -36,7 +36,7 @@ from harness.localstack.mesh.replies import (
     upstream_failure,
 )
 from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
-from harness.localstack.mesh.routing import Cluster, RoutingTable
+from harness.localstack.mesh.routing import Cluster, RoutingTable, route_hashes
 from harness.localstack.mesh.telemetry import UNKNOWN, Destination, MeshTelemetry
 from harness.localstack.mesh.upstream import UpstreamExchange, UpstreamReset, open_exchange
 
@@ -151,8 +151,9 @@ class MeshProxy:
         timeout = None if faulted else seconds(rule.timeout)
         hash_key = cluster.balancer.policy.hash_key(
             view.headers, _cookies(view.headers.get("cookie")), request.remote or "", dict(view.query))
+        hashes = len(rule.route or []) == 1 and route_hashes(table.config, cluster.host, cluster.subset)
         leg = _Leg(request, cluster, service, headers, body,
-                   RetryPolicy(attempts=0) if faulted else RetryPolicy.from_route(rule.retries),
+                   RetryPolicy(attempts=0) if faulted else RetryPolicy.from_route(rule.retries, hashes),
                    None if timeout is None else self.clock() + timeout,
                    (_ops(rule.headers, "response"), _ops(dest.headers, "response")), started, hash_key)
         return await self._forward(leg)
@@ -168,7 +169,7 @@ class MeshProxy:
                 ep = leg.cluster.balancer.choose(
                     self.rng, ejected, leg.hash_key,
                     avoid=leg.tried if leg.policy.ignore_previous_hosts else frozenset(),
-                    attempt=attempt, panic=leg.cluster.panic(ejected))
+                    panic=leg.cluster.panic(ejected))
                 if ep is None:
                     return self._reply(NO_HEALTHY, leg.service, leg.started)
                 answer = await self._attempt(leg, ep, attempt)

@@ -39,9 +39,13 @@ class RetryPolicy:
     backoff_base: float = 0.025
 
     @classmethod
-    def from_route(cls, retries: HTTPRetry | None) -> RetryPolicy:
+    def from_route(cls, retries: HTTPRetry | None, consistent_hash: bool = False) -> RetryPolicy:
+        """Pilot's retry.ConvertPolicy. `consistent_hash`: the route has one
+        destination and it hashes; since Istio 1.23 such a route gets no
+        previous-hosts predicate unless retryIgnorePreviousHosts asks for it,
+        so Envoy's ring hash picks the same host again."""
         if retries is None:
-            return cls()
+            return cls(ignore_previous_hosts=not consistent_hash)
         policies, codes = set(), set()
         for part in (retries.retryOn or "").split(","):
             part = part.strip()
@@ -57,7 +61,8 @@ class RetryPolicy:
             policies = set(DEFAULT_RETRY_ON.split(","))
         return cls(attempts=retries.attempts, retry_on=frozenset(policies), codes=frozenset(codes),
                    per_try_timeout=seconds(retries.perTryTimeout),
-                   ignore_previous_hosts=retries.retryIgnorePreviousHosts is not False,
+                   ignore_previous_hosts=(not consistent_hash if retries.retryIgnorePreviousHosts is None
+                                          else retries.retryIgnorePreviousHosts),
                    backoff_base=seconds(retries.backoff, 0.025) or 0.025)
 
     def retriable_failure(self, failure: Failure) -> bool:

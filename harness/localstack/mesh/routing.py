@@ -28,7 +28,7 @@ from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
 from harness.localstack.topology import Topology
 
-__all__ = ["Cluster", "RoutingTable", "cluster_name", "endpoints_from_pods"]
+__all__ = ["Cluster", "RoutingTable", "cluster_name", "endpoints_from_pods", "route_hashes"]
 
 
 def cluster_name(host: str, subset: str | None, namespace: str, port: int = 8000) -> str:
@@ -85,6 +85,21 @@ def _policy_for(config: MeshConfig, host: str, subset: str | None) -> tuple[Traf
             policy = s.trafficPolicy.merged_over(base) if s.trafficPolicy else base
             return policy, dict(s.labels or {})
     return None, None  # unknown subset: Envoy has no such cluster
+
+
+def route_hashes(config: MeshConfig, host: str, subset: str | None) -> bool:
+    """Whether pilot gives a route to this destination a hash policy
+    (route.go `HashForHTTPDestination`): the subset's consistentHash, else
+    the rule's. Port-level settings are not emulated."""
+    dr = config.destination_rule(host)
+    if dr is None:
+        return False
+    for s in dr.spec.subsets or []:
+        if s.name == subset and s.trafficPolicy and s.trafficPolicy.loadBalancer \
+                and s.trafficPolicy.loadBalancer.consistentHash:
+            return True
+    top = dr.spec.trafficPolicy
+    return bool(top and top.loadBalancer and top.loadBalancer.consistentHash)
 
 
 def _new_cluster(host: str, subset: str | None, namespace: str, policy: TrafficPolicy | None,

@@ -218,9 +218,9 @@ def test_ring_hash_retry_with_avoid_picks_another_host():
     b = ring_balancer()
     for key in KEYS[:100]:
         first = b.choose(random.Random(0), set(), hash_key=key).pod
-        second = b.choose(random.Random(0), set(), hash_key=key, avoid={first}, attempt=1).pod
+        second = b.choose(random.Random(0), set(), hash_key=key, avoid={first}).pod
         assert second != first
-        assert b.choose(random.Random(9), set(), hash_key=key, avoid={first}, attempt=1).pod == second
+        assert b.choose(random.Random(9), set(), hash_key=key, avoid={first}).pod == second
 
 
 def test_ring_hash_missing_key_picks_randomly():
@@ -390,3 +390,28 @@ def test_distribute_scales_a_region_by_its_health() -> None:
     regions = Counter(b.choose(rng, {"e0", "e1", "e2"}).region for _ in range(20_000))  # type: ignore[union-attr]
     expected_east = 50 * 0.35 / (50 * 0.35 + 50)
     assert abs(regions["us-east"] / 20_000 - expected_east) < 0.02
+
+
+# -- priority choice under ring hash ------------------------------------------------------
+
+def test_ring_hash_picks_the_priority_from_the_hash_so_a_user_stays_in_one_level():
+    """Envoy thread_aware_lb_impl.cc `chooseHost`: `choosePriority(h, ...)` with the
+    request's hash. During a partial spill (half of P0 ejected: 30 % to P1) each
+    key keeps its level whatever the random source, and about 30 % of keys spill."""
+    b = ClusterBalancer(LbPolicy(kind="RING_HASH", hash_header="x-user-id"))
+    b.set_levels([[ep("east-1"), ep("east-2")], [ep("west-1", "us-west")]])
+    spilled = 0
+    for key in KEYS[:1000]:
+        picks = {b.choose(random.Random(seed), {"east-2"}, hash_key=key).pod for seed in range(5)}
+        assert len(picks) == 1
+        spilled += picks == {"west-1"}
+    assert spilled / 1000 == pytest.approx(0.30, abs=0.05)
+
+
+def test_ring_hash_without_avoid_retries_on_the_same_host():
+    """Without the previous-hosts predicate, Envoy's ring hash reselects nothing:
+    the retry's host is the first try's."""
+    b = ring_balancer()
+    for key in KEYS[:100]:
+        first = b.choose(random.Random(0), set(), hash_key=key).pod
+        assert b.choose(random.Random(1), set(), hash_key=key).pod == first

@@ -198,3 +198,23 @@ def test_deprecated_integer_delay_percent_still_applies():
     """Istio's deprecated fault.delay.percent (integer) is honoured when percentage is unset."""
     f = fault({"delay": {"fixedDelay": "1s", "percent": 100}})
     assert fault_draw(f, random.Random(7)).delay_s == 1.0
+
+
+# -- retries under consistent hashing (pilot retry.ConvertPolicy, Istio >= 1.23) --------------
+
+def test_a_hashing_route_gets_no_previous_hosts_predicate_by_default():
+    """pilot route/retry/retry.go `ConvertPolicy(policy, hashPolicy)`: with a hash
+    policy the default policy and a VirtualService policy leave out
+    RetryPreviousHosts, so Envoy's ring hash retries on the same host."""
+    assert RetryPolicy.from_route(None, consistent_hash=True).ignore_previous_hosts is False
+    hashed = RetryPolicy.from_route(HTTPRetry.model_validate({"attempts": 2, "retryOn": "5xx"}), consistent_hash=True)
+    assert hashed.ignore_previous_hosts is False
+    assert RetryPolicy.from_route(None).ignore_previous_hosts is True
+
+
+def test_retry_ignore_previous_hosts_overrides_the_hash_default():
+    """`retryIgnorePreviousHosts` set explicitly wins either way."""
+    on = HTTPRetry.model_validate({"attempts": 2, "retryIgnorePreviousHosts": True})
+    off = HTTPRetry.model_validate({"attempts": 2, "retryIgnorePreviousHosts": False})
+    assert RetryPolicy.from_route(on, consistent_hash=True).ignore_previous_hosts is True
+    assert RetryPolicy.from_route(off, consistent_hash=False).ignore_previous_hosts is False

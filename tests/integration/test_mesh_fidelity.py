@@ -1,0 +1,101 @@
+"""Mesh fidelity: behaviours where a cluster's Istio / Envoy answers
+differently from a naive proxy, each test naming the upstream source it
+follows (docs/mesh-proxy.md, "Fidelity"). Run against the mesh fixture stack."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from harness.localstack.testing import StackHandle, eventually
+
+pytestmark = pytest.mark.integration
+
+CHAT = {"model": "llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+
+
+@pytest.fixture(scope="module")
+def client(mesh_stack: StackHandle) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=mesh_stack.state.gateway, timeout=30) as c:
+        yield c
+
+
+def ask(client: httpx.Client, headers: dict[str, str]) -> httpx.Response:
+    return client.post("/v1/chat/completions", json=CHAT, headers=headers)
+
+
+def served_by(resp: httpx.Response) -> dict[str, str]:
+    raw = resp.headers.get("x-mesh-upstream", "")
+    return dict(part.split("=", 1) for part in raw.split(";") if "=" in part)
+
+
+def set_fault(stack: StackHandle, pod: str, **fault: object) -> None:
+    url = next(p["url"] for p in stack.pods() if p["name"] == pod)
+    if fault:
+        httpx.post(f"{url}/admin/faults", json=fault).raise_for_status()
+    else:
+        httpx.delete(f"{url}/admin/faults").raise_for_status()
+
+
+def no_ejections(stack: StackHandle) -> None:
+    admin = stack.state.mesh_admin
+    eventually(lambda: all(not c["ejected"] for c in httpx.get(f"{admin}/clusters").json()["clusters"]),
+               20, "every ejection to end")
+
+
+# -- 1. retries under ring hash --------------------------------------------------------------
+
+def test_ring_hash_retry_stays_on_the_hashed_host(mesh_stack: StackHandle, client: httpx.Client) -> None:
+    """Istio >= 1.23, pilot route.go `applyHTTPRouteDestination` -> retry.go
+    `ConvertPolicy(policy, consistentHash)`: a single-destination route whose
+    DestinationRule hashes gets no previous-hosts predicate, and Envoy's ring
+    hash picks the same host on every retry. A pod answering 503 to its hashed
+    users is not rescued; `retryIgnorePreviousHosts: true` rescues them."""
+    no_ejections(mesh_stack)
+    user = {"x-user-id": "user-17"}
+    victim = served_by(ask(client, {**user, "x-test": "hashed-5xx"}))["pod"]
+    set_fault(mesh_stack, victim, kind="error_rate", rate=1.0, status=503)
+    try:
+        rescued = ask(client, {**user, "x-test": "hashed-5xx-other-host"})
+        assert rescued.status_code == 200
+        assert served_by(rescued)["pod"] != victim and served_by(rescued)["attempts"] == "2"
+        stuck = ask(client, {**user, "x-test": "hashed-5xx"})
+        assert stuck.status_code == 503
+        assert served_by(stuck)["pod"] == victim and served_by(stuck)["attempts"] == "2"
+    finally:
+        set_fault(mesh_stack, victim)
+    no_ejections(mesh_stack)
+
+
+# -- 2. http2MaxRequests is a hard limit ---------------------------------------------------
+
+DR_URL = "/apis/networking.istio.io/v1/namespaces/llm/destinationrules"
+
+
+def test_http2_max_requests_overflows_instead_of_queueing(mesh_stack: StackHandle, client: httpx.Client) -> None:
+    """Envoy conn_pool_base.cc `attachStreamToClient`: at `max_requests` active
+    requests the next one fails at once with 503 UO and x-envoy-overloaded,
+    although connections (10) and pending room (5) are left; it does not wait."""
+    admin = mesh_stack.state.mesh_admin
+    limits = {"spec": {"trafficPolicy": {"connectionPool": {
+        "tcp": {"maxConnections": 10}, "http": {"http2MaxRequests": 1, "http1MaxPendingRequests": 5}}}}}
+    assert httpx.patch(f"{admin}{DR_URL}/narrow", json=limits).status_code == 200
+    try:
+        with cf.ThreadPoolExecutor(1) as pool:
+            first = pool.submit(lambda: client.post("/v1/chat/completions", json={**CHAT, "max_tokens": 200},
+                                                    headers={"x-test": "narrow"}))
+            eventually(lambda: narrow_active(admin) == 1 or first.done(), 10, "the first request to be active")
+            second = ask(client, {"x-test": "narrow"})
+            assert first.result().status_code == 200
+        assert second.status_code == 503 and second.headers["x-envoy-overloaded"] == "true"
+        assert "reset reason: overflow" in second.text
+    finally:
+        httpx.delete(f"{admin}{DR_URL}/narrow")
+
+
+def narrow_active(admin: str) -> int:
+    clusters = httpx.get(f"{admin}/clusters").json()["clusters"]
+    return int(next(c for c in clusters if c["name"].startswith("outbound|8000||narrow"))["active"])
