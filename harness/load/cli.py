@@ -3,22 +3,35 @@ Locust's web UI on it. The target defaults to the running local stack's gateway.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.durations import parse_duration
-from harness.load.runner import LoadRun, available_profiles, resolve_profile
-from harness.load.thresholds import Thresholds, summarize
+from harness.load.runner import (
+    CSV_RULE,
+    LoadResult,
+    LoadRun,
+    available_profiles,
+    csv_destination,
+    resolve_profile,
+)
+from harness.load.supervise import INTERRUPTED_EXIT_CODE, forward_stop_signals, wait_until
+from harness.load.thresholds import Thresholds, summarize, threshold_flags
 
 app = typer.Typer(help="LLM load profiles on Locust (headless runs, thresholds, the web UI)",
                   invoke_without_command=True, no_args_is_help=False)
 out = Console(highlight=False)
+_UI_STOP_S = 15.0  # Locust's web UI gets this long to stop after a signal before it is killed
 
 
 def default_host(stack: str) -> str:
@@ -38,7 +51,26 @@ def _duration(text: str) -> float:
         raise ConfigError(Diagnostic("error", "--duration", str(exc), fix="write e.g. 60s or 5m")) from None
 
 
+def with_threshold_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add one `--max-...` / `--min-...` option per `Thresholds` limit to a
+    command, handed to it as `thresholds: Thresholds`."""
+    flags = threshold_flags()
+    signature = inspect.signature(command)
+    kept = [p for name, p in signature.parameters.items() if name != "thresholds"]
+    added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=float | None,
+                               default=typer.Option(None, f.flag, help=f.help, show_default=False)) for f in flags]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        limits = {f.name: kwargs.pop(f.name) for f in flags}
+        command(*args, thresholds=Thresholds(**limits), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
+    return wrapper
+
+
 @app.callback()
+@with_threshold_options
 def load(
     ctx: typer.Context,
     profile: str | None = typer.Option(None, "--profile", "-p", help=f"one of {', '.join(available_profiles())} or a locustfile"),
@@ -48,15 +80,12 @@ def load(
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r"),
     host: str | None = typer.Option(None, "--host", help="base URL (default: the local stack's gateway)"),
     stack: str = typer.Option("default", "--stack", help="local stack whose gateway is the default host"),
-    csv: Path | None = typer.Option(None, "--csv", help="directory (or prefix) for Locust's CSV files"),
+    csv: str | None = typer.Option(None, "--csv", help=f"where Locust's CSV files and the records go: {CSV_RULE}"),
     records: Path | None = typer.Option(None, "--records", help="JSON-lines file of RequestRecords"),
-    max_error_rate: float | None = typer.Option(None, "--max-error-rate"),
-    max_ttft_p95_ms: float | None = typer.Option(None, "--max-ttft-p95-ms"),
-    max_ttft_p99_ms: float | None = typer.Option(None, "--max-ttft-p99-ms"),
-    max_itl_p99_ms: float | None = typer.Option(None, "--max-itl-p99-ms"),
-    min_output_tokens_per_s: float | None = typer.Option(None, "--min-output-tokens-per-s"),
+    thresholds: Thresholds = Thresholds(),
 ) -> None:
-    """Run a profile headless: `harness load --profile chat_stream --headless --duration 60s --csv out/`."""
+    """Run a profile headless: `harness load --profile chat_stream --headless --duration 60s --csv out/`.
+    Exit 0 when the run finished, 3 when a threshold was missed, 130 when stopped by SIGINT / SIGTERM."""
     if ctx.invoked_subcommand is not None:
         return
     if profile is None:
@@ -65,28 +94,22 @@ def load(
     if not headless:
         raise ConfigError(Diagnostic("error", "harness load", "pick a mode", field="--headless",
                                      fix="add --headless, or open the web UI with `harness load ui --profile P`"))
-    if records is None and csv is not None:
-        records = (csv / "records.jsonl") if csv.suffix == "" else csv.with_suffix(".records.jsonl")
-    csv_prefix = (csv / "locust") if csv is not None and csv.suffix == "" else csv
-    thresholds = Thresholds(max_error_rate=max_error_rate, max_ttft_p95_ms=max_ttft_p95_ms,
-                            max_ttft_p99_ms=max_ttft_p99_ms, max_itl_p99_ms=max_itl_p99_ms,
-                            min_output_tokens_per_s=min_output_tokens_per_s)
+    csv_prefix, csv_records = csv_destination(csv) if csv is not None else (None, None)
     run = LoadRun(profile, host or default_host(stack), _duration(duration), users, spawn_rate,
-                  csv_prefix=csv_prefix, records_path=records, thresholds=thresholds)
+                  csv_prefix=csv_prefix, records_path=records or csv_records, thresholds=thresholds)
     out.print(f"running {run.locustfile.name} against {run.host} for {duration} with {users} users")
     run.start()
-    try:
+    with forward_stop_signals(run.stop) as interruption:
         result = run.wait()
-    except KeyboardInterrupt:
-        run.stop()
-        result = run.wait(timeout=run.stop_timeout_s + 10)
     _print_summary(result)
     if csv_prefix is not None:
         out.print(f"Locust CSV: {csv_prefix}_stats.csv ...; records: {run.records_file}")
+    if interruption.happened:
+        raise typer.Exit(INTERRUPTED_EXIT_CODE)
     raise typer.Exit(result.exit_code if result.exit_code >= 0 else 1)
 
 
-def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(result: LoadResult) -> None:
     from harness.load.records import RequestRecord
 
     df = result.records
@@ -113,20 +136,21 @@ def ui(
     users: int = typer.Option(10, "--users", "-u"),
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r"),
 ) -> None:
-    """Open Locust's web UI on a profile (TTFT, TPOT and ITL rows, an LLM tab)."""
+    """Open Locust's web UI on a profile (TTFT, TPOT and ITL rows, an LLM tab with charts).
+    Ctrl-C, SIGINT or SIGTERM stop it (exit 130)."""
     locustfile = resolve_profile(profile)
     target = host or default_host(stack)
     cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--host", target, "--web-host", "127.0.0.1",
            "--web-port", str(web_port), "-u", str(users), "-r", str(spawn_rate)]
     out.print(f"Locust UI on http://127.0.0.1:{web_port} (target {target}); Ctrl-C stops it")
     proc = subprocess.Popen(cmd, start_new_session=True)
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = proc.wait()
-    raise typer.Exit(0 if code in (0, -signal.SIGTERM) else code)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    with forward_stop_signals(stop) as interruption:
+        code = wait_until(proc, lambda: interruption.at + _UI_STOP_S)
+    if interruption.happened:
+        raise typer.Exit(INTERRUPTED_EXIT_CODE)
+    raise typer.Exit(code)

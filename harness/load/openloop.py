@@ -58,7 +58,7 @@ class OpenLoopMixin:
 
     def _saturated(self: LLMUser) -> None:  # type: ignore[misc]
         rec = RequestRecord(start=now_utc(), scenario=self.scenario or type(self).__name__, api=self.api,
-                            stream=self.stream, model_requested=self.model, tier="-", error_kind=ErrorKind.CLIENT_SATURATED,
+                            stream=self.stream, model_requested=self.model, tier="-", error_kind=ErrorKind.CLIENT_SATURATED.value,
                             error=f"{self.max_in_flight} requests already in flight", latency_origin="intended")
         self.environment.events.request.fire(
             request_type="POST", name=self.request_name(), response_time=0, response_length=0,

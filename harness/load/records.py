@@ -7,12 +7,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["RequestRecord", "RecordBuilder", "ErrorKind", "parse_attribution", "records_frame", "RECORD_COLUMNS"]
 
 
-class ErrorKind:
+class ErrorKind(StrEnum):
+    """Why a request failed; stored in records as its plain string value."""
+
     CONNECT = "connect"
     TIMEOUT = "timeout"
     HTTP = "http"  # with the status in `status` and the body's message in `error`
@@ -163,9 +166,9 @@ class RecordBuilder:
         self._first = self._last = t
 
     # -- end ----------------------------------------------------------------------------
-    def fail(self, kind: str, message: str) -> None:
+    def fail(self, kind: ErrorKind, message: str) -> None:
         if not self.r.error_kind:
-            self.r.error_kind, self.r.error = kind, message
+            self.r.error_kind, self.r.error = kind.value, message
 
     def http_error(self, payload: bytes) -> None:
         """A non-2xx answer: keep the body's message (vLLM's or Envoy's text)."""

@@ -11,6 +11,7 @@ overstays its duration.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -23,9 +24,11 @@ from typing import Any
 
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.load.records import records_frame
+from harness.load.supervise import wait_until
 from harness.load.thresholds import Thresholds
 
-__all__ = ["PROFILE_DIR", "resolve_profile", "LoadRun", "LoadResult", "available_profiles"]
+__all__ = ["PROFILE_DIR", "resolve_profile", "LoadRun", "LoadResult", "available_profiles", "csv_destination",
+           "CSV_RULE"]
 
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "loadprofiles"
 _GRACE_S = 15.0  # beyond duration + stop timeout before the process is killed
@@ -45,6 +48,21 @@ def resolve_profile(profile: str | Path) -> Path:
         return candidate
     raise ConfigError(Diagnostic("error", str(profile), "no such load profile", field="--profile",
                                  fix=f"use one of {', '.join(available_profiles())} or a path to a locustfile"))
+
+
+CSV_RULE = ("a directory if it ends in '/' or is an existing directory (files DIR/locust_stats.csv ... and "
+            "DIR/records.jsonl), otherwise a file prefix (PREFIX_stats.csv ... and PREFIX_records.jsonl)")
+
+
+def csv_destination(text: str) -> tuple[Path, Path]:
+    """`--csv` as (Locust's CSV prefix, the records file), by CSV_RULE.
+
+    Decided by the trailing slash or an existing directory, never by a dot in
+    the name: `reports/nightly.1/` and `mktemp -d` directories are directories."""
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return path / "locust", path / "records.jsonl"
+    return path, path.with_name(path.name + "_records.jsonl")
 
 
 @dataclass
@@ -78,8 +96,9 @@ class LoadRun:
         self.records_file = Path(self.records_path) if self.records_path else tmp / "records.jsonl"
         self.csv = str(self.csv_prefix) if self.csv_prefix else str(tmp / "locust")
         self.log_file = tmp / "locust.log"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self._started = 0.0
+        self._stop_asked = math.inf  # monotonic time of the first stop()
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "locust", "-f", str(self.locustfile), "--headless",
@@ -87,13 +106,7 @@ class LoadRun:
                "-t", f"{max(1, round(self.duration_s))}s", "--stop-timeout", f"{max(1, round(self.stop_timeout_s))}s",
                "--csv", self.csv, "--records", str(self.records_file), "--only-summary",
                "--loglevel", "WARNING"]
-        t = self.thresholds
-        for flag, value in (("--max-error-rate", t.max_error_rate), ("--max-ttft-p95-ms", t.max_ttft_p95_ms),
-                            ("--max-ttft-p99-ms", t.max_ttft_p99_ms), ("--max-itl-p99-ms", t.max_itl_p99_ms),
-                            ("--max-e2e-p95-ms", t.max_e2e_p95_ms),
-                            ("--min-output-tokens-per-s", t.min_output_tokens_per_s)):
-            if value is not None:
-                cmd += [flag, str(value)]
+        cmd += self.thresholds.as_args()
         return cmd + self.extra_args + self.user_classes
 
     def start(self) -> LoadRun:
@@ -110,21 +123,16 @@ class LoadRun:
     def stop(self) -> None:
         """Ask Locust to stop now (it still writes its CSV and records)."""
         if self.process and self.process.poll() is None:
+            self._stop_asked = min(self._stop_asked, time.monotonic())
             self.process.send_signal(signal.SIGTERM)
 
     def wait(self, timeout: float | None = None) -> LoadResult:
-        assert self.process is not None, "start() first"
+        """The result once Locust has exited; past its time (duration + stop
+        timeout + grace, or stop timeout + grace after stop()) it is killed."""
+        process = self.process
+        assert process is not None, "start() first"
         limit = timeout if timeout is not None else self.duration_s + self.stop_timeout_s + _GRACE_S
-        remaining = max(0.0, self._started + limit - time.monotonic())
-        try:
-            self.process.wait(remaining)
-        except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        wait_until(process, lambda: min(self._started + limit, self._stop_asked + self.stop_timeout_s + _GRACE_S))
         return self.result()
 
     def result(self) -> LoadResult:
@@ -155,9 +163,5 @@ class LoadRun:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        if self.process and self.process.poll() is None:
-            try:
-                self.process.wait(self.stop_timeout_s + 5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            wait_until(self.process, lambda: self._stop_asked + self.stop_timeout_s + 5)

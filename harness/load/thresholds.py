@@ -1,30 +1,70 @@
-"""CI pass/fail thresholds over a run's records. Pure."""
+"""CI pass/fail thresholds over a run's records. Pure.
+
+`Thresholds` is the one declaration: every limit is a field whose name says
+its bound (`max_` / `min_`) and the summary figure it limits; the command-line
+flags of `harness load` and of stock `locust` are derived from these fields
+(`threshold_flags()`), so a limit is added here and nowhere else."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from harness.load.records import RequestRecord
 from harness.stats import percentile
 
-__all__ = ["Thresholds", "ThresholdResult", "evaluate", "summarize"]
+__all__ = ["Thresholds", "ThresholdResult", "ThresholdFlag", "threshold_flags", "evaluate", "summarize"]
+
+
+def _limit(help: str) -> Any:
+    return field(default=None, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    max_error_rate: float | None = None  # 0..1
-    max_ttft_p95_ms: float | None = None
-    max_ttft_p99_ms: float | None = None
-    max_itl_p99_ms: float | None = None
-    max_e2e_p95_ms: float | None = None
-    min_output_tokens_per_s: float | None = None
+    max_error_rate: float | None = _limit("fail the run above this share of failed requests (0..1)")
+    max_ttft_p95_ms: float | None = _limit("fail the run above this p95 time to first token (ms)")
+    max_ttft_p99_ms: float | None = _limit("fail the run above this p99 time to first token (ms)")
+    max_itl_p99_ms: float | None = _limit("fail the run above this p99 inter-token gap (ms)")
+    max_e2e_p95_ms: float | None = _limit("fail the run above this p95 end-to-end latency (ms)")
+    min_output_tokens_per_s: float | None = _limit("fail the run below this output token rate (tokens/s)")
     min_requests: int = 1  # fewer finished requests than this fails the run: nothing was measured
 
     @property
     def any(self) -> bool:
-        return any(v is not None for k, v in self.__dict__.items() if k != "min_requests")
+        return any(getattr(self, f.name) is not None for f in threshold_flags())
+
+    def as_args(self) -> list[str]:
+        """The set limits as command-line arguments (`--max-ttft-p95-ms 800`)."""
+        args: list[str] = []
+        for f in threshold_flags():
+            value = getattr(self, f.name)
+            if value is not None:
+                args += [f.flag, str(value)]
+        return args
+
+
+@dataclass(frozen=True)
+class ThresholdFlag:
+    name: str  # the Thresholds field
+    flag: str  # --max-ttft-p95-ms
+    help: str
+    figure: str  # the summarize() key it limits
+    is_max: bool
+
+
+def threshold_flags() -> list[ThresholdFlag]:
+    """One command-line flag per limit of `Thresholds`, in declaration order."""
+    out = []
+    for f in fields(Thresholds):
+        if "help" not in f.metadata:
+            continue
+        bound, _, figure = f.name.partition("_")
+        out.append(ThresholdFlag(f.name, "--" + f.name.replace("_", "-"), f.metadata["help"], figure,
+                                 bound == "max"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -63,13 +103,11 @@ def evaluate(records: Iterable[RequestRecord], t: Thresholds, duration_s: float 
     recs = list(records)
     s = summarize(recs, duration_s)
     out = [ThresholdResult("requests", s["requests"], t.min_requests, s["requests"] >= t.min_requests)]
-    checks = [("error_rate", t.max_error_rate, True), ("ttft_p95_ms", t.max_ttft_p95_ms, True),
-              ("ttft_p99_ms", t.max_ttft_p99_ms, True), ("itl_p99_ms", t.max_itl_p99_ms, True),
-              ("e2e_p95_ms", t.max_e2e_p95_ms, True), ("output_tokens_per_s", t.min_output_tokens_per_s, False)]
-    for name, limit, is_max in checks:
+    for f in threshold_flags():
+        limit = getattr(t, f.name)
         if limit is None:
             continue
-        v = s[name]
-        passed = not math.isnan(v) and (v <= limit if is_max else v >= limit)
-        out.append(ThresholdResult(name, v, limit, passed))
+        v = s[f.figure]
+        passed = not math.isnan(v) and (v <= limit if f.is_max else v >= limit)
+        out.append(ThresholdResult(f.figure, v, limit, passed))
     return out

@@ -3,9 +3,10 @@
 Subclass `ChatUser` or `CompletionUser` in a plain locustfile and set class
 attributes (model, max_tokens, stream, prompt lengths, traffic mix); override
 `build_body()` for anything else. Every request becomes a `RequestRecord`
-and Locust stats rows: the request itself (`POST`, end-to-end time), and for
-successful ones `TTFT`, `TPOT` and `ITL` rows, so they show in Locust's UI,
-CSV and HTML report.
+and one Locust request (`POST`, end-to-end time); successful ones add `TTFT`,
+`TPOT` and `ITL` rows that show in Locust's UI, CSV and HTML report but stay
+out of its totals (see `harness.load.plugin.log_token_timings`). Importing this
+module registers the plugin's hooks: the record sink, CLI options and UI tab.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any, ClassVar, Literal
 
 from locust import User, constant, task
 
-from harness.load import plugin  # noqa: F401  (registers the record sink, CLI options, UI tab)
 from harness.load.httpclient import ConnectFailed, Connection, HTTPClientError, ReadTimeout
+from harness.load.plugin import log_token_timings
 from harness.load.prompts import LengthDistribution, PromptGenerator
 from harness.load.records import ErrorKind, RecordBuilder, RequestRecord, now_utc
 from harness.load.sse import ChunkedError, SSEParser
@@ -154,26 +155,15 @@ class LLMUser(User):
         return rec
 
     def _report(self, rec: RequestRecord) -> None:
-        fire = self.environment.events.request.fire
+        """The request as one Locust request (`POST`, end-to-end time), then its
+        token timings as `TTFT` / `TPOT` / `ITL` rows kept out of Locust's totals."""
         name = self.request_name()
         exc = None if rec.ok else LLMRequestError(f"{rec.error_kind}: {rec.error}")
-        fire(request_type="POST", name=name, response_time=(rec.e2e_s or 0) * 1000,
-             response_length=rec.output_tokens or 0, exception=exc, context={"record": rec})
-        if not rec.ok:
-            return
-        if rec.ttft_s is not None:
-            fire(request_type="TTFT", name=name, response_time=rec.ttft_s * 1000, response_length=0,
-                 exception=None, context={})
-        if rec.tpot_s is not None:
-            fire(request_type="TPOT", name=name, response_time=rec.tpot_s * 1000, response_length=0,
-                 exception=None, context={})
-        if self.itl_rows == "each":
-            for gap in rec.itl_s:
-                fire(request_type="ITL", name=name, response_time=gap * 1000, response_length=0,
-                     exception=None, context={})
-        elif self.itl_rows == "mean" and rec.itl_s:
-            fire(request_type="ITL", name=name, response_time=1000 * sum(rec.itl_s) / len(rec.itl_s),
-                 response_length=0, exception=None, context={})
+        self.environment.events.request.fire(request_type="POST", name=name, response_time=(rec.e2e_s or 0) * 1000,
+                                             response_length=rec.output_tokens or 0, exception=exc,
+                                             context={"record": rec})
+        if rec.ok:
+            log_token_timings(self.environment.stats, name, rec, self.itl_rows)
 
 
 class ChatUser(LLMUser):

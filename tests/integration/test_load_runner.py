@@ -3,6 +3,7 @@ engine simulator, a deliberately broken server, and nothing at all."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -14,9 +15,10 @@ import pytest
 from misbehaving_server import misbehaving_server
 
 from harness.diagnostics import ConfigError
+from harness.load.records import records_frame
 from harness.load.runner import LoadRun, resolve_profile
 from harness.load.thresholds import Thresholds
-from harness.localstack.testing import EngineProcess, engine_process
+from harness.localstack.testing import EngineProcess, engine_process, eventually
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parent / "fixtures" / "load"
@@ -43,18 +45,39 @@ def test_chat_stream_profile_records_every_request(engine: EngineProcess) -> Non
     assert 0.008 < gaps[len(gaps) // 2] < 0.030
     stats = result.stats
     assert {"POST", "TTFT", "TPOT", "ITL"} <= set(stats["Type"].dropna())
+    _assert_totals_count_requests_only(stats, df)
+
+
+def _assert_totals_count_requests_only(stats: pd.DataFrame, df: pd.DataFrame) -> None:
+    """Locust's Aggregated row counts requests (POST rows) only; the token
+    timing rows keep their own counts. Locust rewrites its CSV once a second,
+    so the requests of the last second may be in the records only."""
+    total = stats[stats["Name"] == "Aggregated"].iloc[0]
+    requests = stats[stats["Type"] == "POST"]
+    timing = stats.groupby("Type")["Request Count"].sum()
+    assert total["Request Count"] == requests["Request Count"].sum()
+    assert total["Failure Count"] == requests["Failure Count"].sum()
+    assert timing["TTFT"] == requests["Request Count"].sum() - requests["Failure Count"].sum()
+    assert timing["ITL"] > 10 * total["Request Count"]  # many gaps per request, none of them counted as one
+    assert 0 < total["Request Count"] <= len(df)
+    # the aggregated response time is the requests' end-to-end time, not a token gap
+    e2e_ms = df["e2e_s"].mean() * 1000
+    assert abs(total["Average Response Time"] - e2e_ms) < 0.1 * e2e_ms
 
 
 @pytest.mark.parametrize("profile", ["mixed_tiers", "sticky_sessions", "long_context", "batch"])
 def test_every_profile_runs_with_stock_locust(engine: EngineProcess, profile: str, tmp_path: Path) -> None:
     records = tmp_path / "r.jsonl"
     cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "loadprofiles" / f"{profile}.py"), "--headless",
-           "--host", engine.url, "-u", "2", "-r", "2", "-t", "3s", "--stop-timeout", "10s", "--records", str(records), "--only-summary"]
+           "--host", engine.url, "-u", "2", "-r", "2", "-t", "3s", "--stop-timeout", "10s", "--records", str(records), "--only-summary",
+           "--csv", str(tmp_path / "l")]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     lines = [line for line in records.read_text().splitlines() if line]
     assert lines, p.stdout + p.stderr
+    if profile == "mixed_tiers":  # stock Locust's totals count requests too
+        df = records_frame(json.loads(line) for line in lines)
+        _assert_totals_count_requests_only(pd.read_csv(tmp_path / "l_stats.csv"), df)
     if profile == "sticky_sessions":
-        import json
         users = {json.loads(line)["user_id"] for line in lines}
         assert all(u and u.startswith("user-") for u in users)
 
@@ -89,7 +112,7 @@ def test_unreachable_target_fails_fast_and_ends_on_time() -> None:
 
 def test_stop_ends_a_long_run_early(engine: EngineProcess) -> None:
     run = LoadRun("chat_stream", engine.url, duration_s=600, users=2, spawn_rate=2).start()
-    time.sleep(2)  # let it produce some records; stopping is what is under test
+    eventually(lambda: run.records_file.read_text().strip(), 30, "the first records")
     t0 = time.monotonic()
     run.stop()
     result = run.wait()
@@ -132,3 +155,13 @@ def test_cli_unknown_profile_exit_2_one_line() -> None:
                         "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert len(p.stderr.strip().splitlines()) == 1 and "no such load profile" in p.stderr
+
+
+def test_cli_csv_directory_with_a_dot_in_its_name(engine: EngineProcess, tmp_path: Path) -> None:
+    out = tmp_path / "nightly.1"
+    p = subprocess.run([sys.executable, "-m", "harness", "load", "--profile", "chat_stream", "--headless", "--host",
+                        engine.url, "--duration", "2s", "-u", "2", "-r", "2", "--csv", f"{out}/"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (out / "locust_stats.csv").is_file() and (out / "records.jsonl").read_text().strip()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["nightly.1"]  # nothing landed beside it
