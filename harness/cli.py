@@ -12,6 +12,7 @@ interrupted (SIGINT or SIGTERM), everything started stopped and rolled back.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from rich.console import Console
 from typer.core import TyperOption
 
 from harness.chaos.cli import app as chaos_app
-from harness.diagnostics import ConfigError, errors_only
+from harness.diagnostics import ConfigError
 from harness.load.cli import app as load_app
 from harness.localstack.cli import EXIT_INTERRUPTED
 from harness.localstack.cli import app as stack_app
@@ -68,25 +69,26 @@ _mount_certify()
 @app.command()
 def validate(
     path: Path = typer.Argument(..., help="A file or directory: Istio YAML, manifests, topology, experiments."),
+    strict: bool = typer.Option(False, "--strict", help="warnings fail too (exit 1), as istioctl analyze "
+                                "--failure-threshold Warning"),
     server_dry_run: bool = typer.Option(False, "--server-dry-run",
                                         help="also send the manifests to the current cluster with dryRun=All"),
     context: str = typer.Option(None, "--context", help="kubeconfig context for --server-dry-run"),
 ) -> None:
-    """Check files offline; exit 1 on any error (warnings are printed, not fatal)."""
+    """Check files offline; exit 1 on any error (with --strict, on any warning), 2 when there is nothing to check."""
     from harness.validation import validate_path
 
-    diagnostics = validate_path(path)
-    if server_dry_run and not errors_only(diagnostics):
+    result = validate_path(path)
+    if server_dry_run and result.exit_code() == 0:
         from harness.validation.server_dry_run import server_dry_run as dry_run
 
-        diagnostics += dry_run([path], context=context)
-    for d in diagnostics:
-        err.print(str(d), style="red" if d.severity == "error" else "yellow", soft_wrap=True)
-    errors = errors_only(diagnostics)
-    if errors:
-        err.print(f"{len(errors)} error(s), {len(diagnostics) - len(errors)} warning(s) in {path}")
-        raise typer.Exit(1)
-    err.print(f"ok: {path} ({len(diagnostics)} warning(s))")
+        result = dataclasses.replace(result, diagnostics=result.diagnostics + dry_run([path], context=context))
+    for d in result.diagnostics:
+        err.print(str(d), style="red" if d.severity == "error" else "yellow", soft_wrap=True, markup=False)
+    if not result.nothing_to_validate:  # else its one error line says it all
+        err.print(result.summary(strict), soft_wrap=True)
+    if result.exit_code(strict):
+        raise typer.Exit(result.exit_code(strict))
 
 
 @app.command()

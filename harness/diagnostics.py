@@ -29,6 +29,7 @@ class Diagnostic:
     object: str | None = None  # "Kind/name", e.g. "VirtualService/llm-chat"
     fix: str | None = None
     line: int | None = None  # 1-based line in `file`, when known
+    rule: str | None = None  # id of the rule that found it (docs/istio-rules.md), when one did
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -39,6 +40,8 @@ class Diagnostic:
         line = f"{self.severity}: {where}: {self.message}"
         if self.fix:
             line += f" (fix: {self.fix})"
+        if self.rule:
+            line += f" (rule: {self.rule})"
         return line
 
 

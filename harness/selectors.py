@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["LabelSelector", "Requirement", "parse_selector", "SelectorError"]
+__all__ = ["LabelSelector", "Requirement", "parse_selector", "selector_of", "SelectorError"]
 
 
 class SelectorError(ValueError):
@@ -101,4 +102,20 @@ def parse_selector(text: str | Mapping[str, str] | None) -> LabelSelector:
                 raise SelectorError(f"selector {text!r} ends with a comma")
         elif rest:
             raise SelectorError(f"selector {text!r}: expected ',' before {rest!r}")
+    return LabelSelector(tuple(reqs))
+
+
+_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!exists"}
+
+
+def selector_of(obj: Mapping[str, Any]) -> LabelSelector:
+    """A Kubernetes `LabelSelector` object (`matchLabels` and `matchExpressions`,
+    as in Deployments and PodDisruptionBudgets)."""
+    reqs = list(LabelSelector.from_labels({str(k): str(v) for k, v in (obj.get("matchLabels") or {}).items()})
+                .requirements)
+    for e in obj.get("matchExpressions") or []:
+        op = _OPERATORS.get(str(e.get("operator")))
+        if op is None:
+            raise SelectorError(f"matchExpressions operator {e.get('operator')!r} is not one of {sorted(_OPERATORS)}")
+        reqs.append(Requirement(str(e.get("key")), op, frozenset(str(v) for v in e.get("values") or [])))
     return LabelSelector(tuple(reqs))

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ["SourceDocument", "load_documents", "line_of", "parse_field_path"]
+from harness.diagnostics import Diagnostic
+
+__all__ = ["SourceDocument", "load_documents", "line_of", "parse_field_path", "yaml_error"]
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -68,3 +70,13 @@ def load_documents(text: str) -> Iterator[SourceDocument]:
 def parse_field_path(path: str) -> tuple[object, ...]:
     """`deployments[2].engine.seed` -> ("deployments", 2, "engine", "seed")."""
     return tuple(int(i) if i else name for name, i in _PATH_PART.findall(path))
+
+
+def yaml_error(file: str, exc: yaml.YAMLError) -> Diagnostic:
+    """The error line for a file that does not parse: where and why."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    message = f"not valid YAML: {problem}" + (f" ({context})" if context else "")
+    return Diagnostic("error", file, message, line=mark.line + 1 if mark is not None else None,
+                      fix="correct the YAML syntax at that line (indentation, a missing ':' or quote)")

@@ -22,7 +22,7 @@ from harness.certify.registry import discover, select
 from harness.certify.requirement import Profile, Requirement
 from harness.certify.runner import RequirementResult, run_all
 from harness.certify.slo import DEFAULT_SLO, SloSpec, load_slo
-from harness.diagnostics import ConfigError, Diagnostic, errors_only
+from harness.diagnostics import ConfigError, Diagnostic
 from harness.localstack.state import StackState
 from harness.observe import HeaderObservations, Observations, PrometheusObservations
 from harness.observe.prometheus import PromClient
@@ -72,7 +72,7 @@ def plan(opts: CertifyOptions) -> Plan:
         from harness.validation import validate_path
 
         for directory in opts.istio:
-            errors = errors_only(validate_path(directory))
+            errors = validate_path(directory).errors
             if errors:
                 raise ConfigError(errors[0])
     if opts.target == "kube" and not opts.gateway:

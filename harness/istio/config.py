@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from harness.diagnostics import Diagnostic
 from harness.istio.destination_rule import DestinationRule
 from harness.istio.hosts import short_host
+from harness.istio.kinds import IstioObject
+from harness.istio.service_entry import ServiceEntry
 from harness.istio.virtual_service import VirtualService
 from harness.yamlsource import SourceDocument
 
-__all__ = ["MeshConfig", "Source"]
+__all__ = ["MeshConfig", "Source", "object_ref"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,17 @@ class Source:
     file: str
     doc: SourceDocument
 
+    def line(self, loc: tuple[object, ...]) -> int | None:
+        return self.doc.line(loc)
+
+
+def object_ref(obj: IstioObject) -> str:
+    return f"{obj.kind}/{obj.metadata.name}"
+
+
+def _key(obj: IstioObject) -> tuple[str, str, str]:
+    return obj.kind, obj.metadata.namespace or "", obj.metadata.name
+
 
 @dataclass
 class MeshConfig:
@@ -28,9 +41,24 @@ class MeshConfig:
     destination_rules: list[DestinationRule] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> file
+    service_entries: list[ServiceEntry] = field(default_factory=list)
+    sources: dict[tuple[str, str, str], Source] = field(default_factory=dict)
+
+    def add(self, obj: IstioObject, source: Source) -> None:
+        self.sources[_key(obj)] = source
+        if isinstance(obj, VirtualService):
+            self.virtual_services.append(obj)
+        elif isinstance(obj, DestinationRule):
+            self.destination_rules.append(obj)
+        else:
+            self.service_entries.append(obj)
+
+    def source(self, obj: IstioObject) -> Source | None:
+        return self.sources.get(_key(obj))
 
     def destination_rule(self, host: str) -> DestinationRule | None:
+        """The local proxy's lookup: its topology is one namespace, so the first
+        rule for the Service name applies."""
         for dr in self.destination_rules:
             if short_host(dr.spec.host) == short_host(host):
                 return dr

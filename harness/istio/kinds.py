@@ -1,9 +1,42 @@
-"""The Istio API groups and versions the harness reads."""
+"""The Istio kinds the harness reads: API group, served versions and model.
+A new kind is one model module plus one entry here."""
 
 from __future__ import annotations
 
-__all__ = ["API_GROUP", "MODERN_VERSION", "OLD_VERSIONS"]
+from dataclasses import dataclass
+
+from harness.istio.base import IstioModel
+from harness.istio.destination_rule import DestinationRule
+from harness.istio.service_entry import ServiceEntry
+from harness.istio.virtual_service import VirtualService
+
+__all__ = ["API_GROUP", "GROUPS", "KINDS", "Kind", "MODERN_VERSION", "OLD_VERSIONS", "PLAYED_LOCALLY",
+           "IstioObject"]
 
 API_GROUP = "networking.istio.io"
 MODERN_VERSION = f"{API_GROUP}/v1"
-OLD_VERSIONS = {f"{API_GROUP}/v1alpha3", f"{API_GROUP}/v1beta1"}
+OLD_VERSIONS = frozenset({f"{API_GROUP}/v1alpha3", f"{API_GROUP}/v1beta1"})
+
+IstioObject = VirtualService | DestinationRule | ServiceEntry
+
+
+@dataclass(frozen=True)
+class Kind:
+    model: type[IstioModel]
+    modern: str  # the apiVersion to write
+    deprecated: frozenset[str]  # older apiVersions still served
+
+    def serves(self, api_version: str) -> bool:
+        return api_version == self.modern or api_version in self.deprecated
+
+
+KINDS: dict[str, Kind] = {
+    "VirtualService": Kind(VirtualService, MODERN_VERSION, OLD_VERSIONS),
+    "DestinationRule": Kind(DestinationRule, MODERN_VERSION, OLD_VERSIONS),
+    "ServiceEntry": Kind(ServiceEntry, MODERN_VERSION, OLD_VERSIONS),
+}
+# API groups whose objects the loader reads; any other group in the same files
+# (Deployments, Services...) belongs to other validators.
+GROUPS = frozenset({API_GROUP})
+# Kinds the local stack plays by other means: the ingress Gateway is the local gateway process.
+PLAYED_LOCALLY = frozenset({"Gateway"})

@@ -28,8 +28,7 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from harness.diagnostics import ConfigError, Diagnostic, errors_only
-from harness.istio.lint import topology_diagnostics
+from harness.diagnostics import ConfigError, Diagnostic
 from harness.istio.loading import load_mesh_config
 from harness.localstack import prometheus
 from harness.localstack.orchestrator.admin import build_admin_app
@@ -48,7 +47,7 @@ from harness.localstack.state import (
     stack_dir,
     write_state,
 )
-from harness.localstack.topology import DEFAULT_TOPOLOGY, Topology, load_topology
+from harness.localstack.topology import DEFAULT_TOPOLOGY, Topology, load_topology, topology_registry
 
 __all__ = ["StackOptions", "StackError", "LocalStack", "Interrupted", "until_signalled", "run_until_signalled",
            "preflight", "DEFAULT_ISTIO_DIR",
@@ -85,10 +84,8 @@ def preflight(opts: StackOptions) -> Topology:
             if not d.exists():
                 raise ConfigError(Diagnostic("error", str(d), "Istio config directory not found",
                                              fix="pass --istio with a directory of VirtualService/DestinationRule YAML"))
-        config = load_mesh_config(list(opts.istio))  # raises ConfigError naming file, object and field
-        cross = errors_only(topology_diagnostics(config, {s.name for s in topology.services}))
-        if cross:
-            raise ConfigError(cross)
+        # Raises ConfigError naming file, object and field; routes are checked against the topology.
+        load_mesh_config(list(opts.istio), topology_registry(topology))
     if opts.prometheus and shutil.which("prometheus") is None:
         raise ConfigError(Diagnostic("error", "prometheus", "the 'prometheus' binary is not on PATH",
                                      fix=f"install it with: {prometheus.INSTALL_HINT} (or pass --no-prometheus)"))

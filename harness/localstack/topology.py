@@ -16,7 +16,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from harness.diagnostics import ConfigError, Diagnostic, from_validation_error
 from harness.durations import parse_duration
+from harness.istio.registry import ServiceRegistry
 from harness.localstack.engine.params import EngineParams
+from harness.selectors import LabelSelector
 from harness.yamlsource import load_documents, parse_field_path
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_TOPOLOGY",
     "load_topology",
     "topology_diagnostics",
+    "topology_registry",
 ]
 
 DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "reference-stack" / "local" / "topology.yaml"
@@ -170,11 +173,18 @@ def topology_diagnostics(topology: Topology, file: str) -> list[Diagnostic]:
             out.append(Diagnostic("error", file, f"HPA '{h.name}' targets deployment '{h.deployment}', which does not exist",
                                   field=f"hpas[{i}].deployment", fix=f"name one of the deployments: {', '.join(sorted(names))}"))
     for i, s in enumerate(topology.services):
-        if not any(all(d.pod_labels(topology.namespace).get(k) == v for k, v in s.selector.items())
+        if not any(LabelSelector.from_labels(s.selector).matches(d.pod_labels(topology.namespace))
                    for d in topology.deployments):
             out.append(Diagnostic("error", file, f"Service '{s.name}' selects no deployment's pods",
                                   field=f"services[{i}].selector", fix="match the labels of at least one deployment"))
     return out
+
+
+def topology_registry(topology: Topology) -> ServiceRegistry:
+    """The Services and pods Istio routes may name in the local stack."""
+    ns = topology.namespace
+    return ServiceRegistry.of({(ns, s.name): s.selector for s in topology.services},
+                              [d.pod_labels(ns) for d in topology.deployments], ns, "the topology")
 
 
 def load_topology(path: Path | str | None = None) -> Topology:

@@ -10,18 +10,48 @@ from typing import Any
 
 import yaml
 
-from harness.diagnostics import Diagnostic
-from harness.validation import register
+from harness.diagnostics import Diagnostic, field_path
+from harness.validation import Checked, register
+from harness.yamlsource import SourceDocument, load_documents
+
+_SECTIONS = ("method", "steady-state-hypothesis", "rollbacks")
 
 
-def _is_experiment(path: Path) -> dict[str, Any] | None:
+def _is_experiment(path: Path) -> SourceDocument | None:
+    """The experiment document of a file: a mapping with a title and a method (or
+    another experiment section), so a half-written experiment is still judged."""
     if path.suffix not in (".yaml", ".yml", ".json"):
         return None
     try:
-        doc = yaml.safe_load(path.read_text())
+        docs = list(load_documents(path.read_text()))
     except (yaml.YAMLError, UnicodeDecodeError, OSError):
         return None
-    return doc if isinstance(doc, dict) and "method" in doc and "title" in doc else None
+    if len(docs) != 1 or not isinstance(docs[0].data, dict):
+        return None
+    data = docs[0].data
+    return docs[0] if "method" in data or ("title" in data and any(k in data for k in _SECTIONS)) else None
+
+
+def _shape(file: str, doc: SourceDocument) -> list[Diagnostic]:
+    """Sections and activities of the wrong type, which chaoslib would crash on."""
+    data = doc.data
+    wrong: list[tuple[tuple[object, ...], str]] = []
+    hypothesis = data.get("steady-state-hypothesis")
+    if hypothesis is not None and not isinstance(hypothesis, dict):
+        wrong.append((("steady-state-hypothesis",), "a mapping with title and probes"))
+    sections: list[tuple[tuple[object, ...], Any]] = [((k,), data.get(k)) for k in ("method", "rollbacks")]
+    if isinstance(hypothesis, dict):
+        sections.append((("steady-state-hypothesis", "probes"), hypothesis.get("probes")))
+    for loc, items in sections:
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            wrong.append((loc, "a list of activities"))
+            continue
+        wrong += [((*loc, i), "an activity: a mapping with type, name and provider")
+                  for i, a in enumerate(items) if not isinstance(a, dict)]
+    return [Diagnostic("error", file, f"'{field_path(loc)}' must be {what}", field=field_path(loc),
+                       line=doc.line(loc), fix="see the Chaos Toolkit experiment format") for loc, what in wrong]
 
 
 def _activities(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -39,7 +69,7 @@ def _check_python_activity(file: str, where: str, activity: dict[str, Any]) -> D
     import importlib
 
     provider = activity.get("provider") or {}
-    if provider.get("type") != "python":
+    if not isinstance(provider, dict) or provider.get("type") != "python":
         return None
     name = activity.get("name", "?")
     module, func = provider.get("module"), provider.get("func")
@@ -68,20 +98,25 @@ def validate_experiments(files: list[Path]) -> list[Diagnostic]:
 
     out: list[Diagnostic] = []
     for path in files:
-        doc = _is_experiment(path)
-        if doc is None:
+        source = _is_experiment(path)
+        if source is None:
             continue
-        file = str(path)
-        mine = [d for where, a in _activities(doc) if (d := _check_python_activity(file, where, a))]
+        file, doc = str(path), source.data
+        mine = _shape(file, source) or \
+            [d for where, a in _activities(doc) if (d := _check_python_activity(file, where, a))]
         if mine:
             out.extend(mine)
             continue
         try:
             ensure_experiment_is_valid(doc)
         except ChaosException as exc:
-            out.append(Diagnostic("error", file, str(exc).strip().splitlines()[0],
+            out.append(Diagnostic("error", file, str(exc).strip().splitlines()[0], line=source.line(()),
                                   fix="see the Chaos Toolkit experiment format"))
     return out
 
 
-register("experiments", validate_experiments)
+def _check_experiments(files: list[Path]) -> Checked:
+    return Checked.of([f for f in files if _is_experiment(f) is not None], validate_experiments(files))
+
+
+register("experiments", _check_experiments)

@@ -1,10 +1,10 @@
 """`harness validate` for Kubernetes manifests: schemas from the maintained
 `kubernetes-validate` package (strict: unknown fields are errors), then
-cross-references across every manifest found (Services select pods, HPAs
-and PDBs target something, VirtualService hosts and subsets exist and the
-subsets' labels match pods) and Istio pitfalls (timeouts shorter than their
-retries, weights not adding to 100). Kustomize patch files are partial
-objects and are not schema-checked on their own."""
+cross-references across every manifest found (Services and PDBs select pods,
+HPAs target a workload). Istio objects among them are judged by the Istio
+rules (`harness.istio`), with these manifests' Services and pods as what the
+routes may name. Kustomize patch files are partial objects and are not
+schema-checked on their own."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from typing import Any
 
 import yaml
 
-from harness.diagnostics import Diagnostic
-from harness.durations import parse_duration
-from harness.validation import register
+from harness.diagnostics import Diagnostic, Severity, field_path
+from harness.istio.hosts import DEFAULT_NAMESPACE
+from harness.istio.registry import ServiceRegistry
+from harness.selectors import LabelSelector, SelectorError, selector_of
+from harness.validation import Checked, register
 from harness.yamlsource import SourceDocument, load_documents
 
-__all__ = ["validate_kubernetes", "K8S_VERSION", "Manifest", "cross_reference"]
+__all__ = ["validate_kubernetes", "K8S_VERSION", "Manifest", "cross_reference", "read_manifests", "service_registry"]
 
 K8S_VERSION = "1.30"
 _SKIP_KINDS = {"LocalTopology", "Kustomization"}
@@ -33,7 +35,8 @@ class Manifest:
 
     @property
     def data(self) -> dict[str, Any]:
-        return self.doc.data
+        data: dict[str, Any] = self.doc.data  # read_manifests keeps mappings only
+        return data
 
     @property
     def kind(self) -> str:
@@ -44,12 +47,16 @@ class Manifest:
         return str((self.data.get("metadata") or {}).get("name", "?"))
 
     @property
+    def namespace(self) -> str:
+        return str((self.data.get("metadata") or {}).get("namespace") or DEFAULT_NAMESPACE)
+
+    @property
     def ref(self) -> str:
         return f"{self.kind}/{self.name}"
 
-    def diag(self, severity: str, message: str, field: str | None = None, fix: str | None = None,
-             loc: tuple = ()) -> Diagnostic:
-        return Diagnostic(severity, self.file, message, field=field, object=self.ref, fix=fix,  # type: ignore[arg-type]
+    def diag(self, severity: Severity, message: str, field: str | None = None, fix: str | None = None,
+             loc: tuple[object, ...] = ()) -> Diagnostic:
+        return Diagnostic(severity, self.file, message, field=field, object=self.ref, fix=fix,
                           line=self.doc.line(loc) if loc else self.doc.line(()))
 
 
@@ -93,7 +100,7 @@ def _patch_files(files: list[Path]) -> set[Path]:
     return out
 
 
-def _manifests(files: list[Path]) -> tuple[list[Manifest], list[Diagnostic]]:
+def read_manifests(files: list[Path]) -> tuple[list[Manifest], list[Diagnostic]]:
     patches = _patch_files(files)
     out: list[Manifest] = []
     diags: list[Diagnostic] = []
@@ -106,7 +113,12 @@ def _manifests(files: list[Path]) -> tuple[list[Manifest], list[Diagnostic]]:
             continue  # other validators report unreadable YAML for the files they own
         for d in docs:
             data = d.data
-            if not isinstance(data, dict) or "apiVersion" not in data or "kind" not in data:
+            if not isinstance(data, dict) or ("apiVersion" not in data and "kind" not in data):
+                continue
+            if "apiVersion" not in data or "kind" not in data:
+                missing = "kind" if "apiVersion" in data else "apiVersion"
+                diags.append(Diagnostic("error", str(f), f"a manifest needs apiVersion and kind; '{missing}' is "
+                                        "missing", field=missing, line=d.line(()), fix=f"add '{missing}'"))
                 continue
             if data.get("kind") in _SKIP_KINDS or "method" in data:
                 continue
@@ -127,8 +139,6 @@ def _schema(m: Manifest) -> Diagnostic | None:
                       fix="check apiVersion and kind (custom resources are not schema-checked)")
     except kubernetes_validate.ValidationError as exc:
         loc = tuple(exc.absolute_path) if hasattr(exc, "absolute_path") else ()
-        from harness.diagnostics import field_path
-
         message = str(getattr(exc, "message", exc)).splitlines()[0]
         fix = "remove it or correct its spelling" if "Additional properties" in message else \
             f"see the {m.kind} reference for Kubernetes {K8S_VERSION}"
@@ -138,32 +148,36 @@ def _schema(m: Manifest) -> Diagnostic | None:
 
 def _template_labels(m: Manifest) -> dict[str, str]:
     tpl = ((m.data.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    return dict(tpl.get("labels") or {})
+    return {str(k): str(v) for k, v in (tpl.get("labels") or {}).items()}
 
 
-def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+def _service_selector(m: Manifest) -> dict[str, str]:
+    return {str(k): str(v) for k, v in ((m.data.get("spec") or {}).get("selector") or {}).items()}
 
 
-def _match_labels(sel: Any) -> dict[str, str]:
-    if not isinstance(sel, dict):
-        return {}
-    return dict(sel.get("matchLabels") or ({} if "matchExpressions" in sel else sel))
+def _pod_labels(manifests: list[Manifest], overlay_labels: list[dict[str, str]] | None) -> list[dict[str, str]]:
+    """The label sets pods of these workloads may carry, directly or through an overlay."""
+    base = [_template_labels(m) for m in manifests if m.kind in ("Deployment", "StatefulSet")]
+    return base + [{**labels, **extra} for labels in base for extra in overlay_labels or []]
+
+
+def _selects_pods(selector: LabelSelector, pods: list[dict[str, str]]) -> bool:
+    return any(selector.matches(labels) for labels in pods)
 
 
 def cross_reference(manifests: list[Manifest], overlay_labels: list[dict[str, str]] | None = None
                     ) -> list[Diagnostic]:
+    """Services and PDBs select pods, HPAs target workloads (Istio objects are
+    judged by the Istio rules, with these manifests as their registry)."""
     out: list[Diagnostic] = []
-    workloads = [m for m in manifests if m.kind in ("Deployment", "StatefulSet")]
-    pod_labels = [(m, _template_labels(m)) for m in workloads]
-    pod_labels += [(m, {**labels, **extra}) for m, labels in list(pod_labels) for extra in overlay_labels or []]
-    services = {m.name: m for m in manifests if m.kind == "Service"}
-    for s in services.values():
-        sel = dict((s.data.get("spec") or {}).get("selector") or {})
-        if sel and workloads and not any(_matches(sel, labels) for _, labels in pod_labels):
+    has_workloads = any(m.kind in ("Deployment", "StatefulSet") for m in manifests)
+    pods = _pod_labels(manifests, overlay_labels)
+    for s in (m for m in manifests if m.kind == "Service"):
+        sel = _service_selector(s)
+        if sel and has_workloads and not _selects_pods(LabelSelector.from_labels(sel), pods):
             out.append(s.diag("error", f"selector {sel} matches no Deployment's pods", field="spec.selector",
                               fix="match the pod template labels of a Deployment", loc=("spec", "selector")))
-    names = {m.name for m in workloads}
+    names = {m.name for m in manifests if m.kind in ("Deployment", "StatefulSet")}
     for h in (m for m in manifests if m.kind == "HorizontalPodAutoscaler"):
         ref = (h.data.get("spec") or {}).get("scaleTargetRef") or {}
         if ref.get("name") not in names:
@@ -171,88 +185,42 @@ def cross_reference(manifests: list[Manifest], overlay_labels: list[dict[str, st
                               field="spec.scaleTargetRef.name", fix=f"name one of {sorted(names)}",
                               loc=("spec", "scaleTargetRef", "name")))
     for p in (m for m in manifests if m.kind == "PodDisruptionBudget"):
-        sel = _match_labels((p.data.get("spec") or {}).get("selector"))
-        if sel and not any(_matches(sel, labels) for _, labels in pod_labels):
-            out.append(p.diag("error", f"selector {sel} matches no Deployment's pods", field="spec.selector",
+        raw = (p.data.get("spec") or {}).get("selector")
+        if not isinstance(raw, dict) or not raw:
+            continue
+        try:
+            selector = selector_of(raw)
+        except SelectorError as exc:
+            out.append(p.diag("error", str(exc), field="spec.selector", fix="use In, NotIn, Exists or DoesNotExist",
+                              loc=("spec", "selector")))
+            continue
+        if not _selects_pods(selector, pods):
+            out.append(p.diag("error", f"selector {selector} matches no Deployment's pods", field="spec.selector",
                               fix="match the pod template labels of a Deployment", loc=("spec", "selector")))
-    out += _istio_cross_reference(manifests, services, pod_labels)
     return out
 
 
-def _istio_cross_reference(manifests: list[Manifest], services: dict[str, Manifest],
-                           pod_labels: list[tuple[Manifest, dict[str, str]]]) -> list[Diagnostic]:
-    from harness.istio.hosts import short_host
-
-    out: list[Diagnostic] = []
-    drs = {short_host(str((m.data.get("spec") or {}).get("host", ""))): m for m in manifests
-           if m.kind == "DestinationRule"}
-    for dr_host, dr in drs.items():
-        svc = services.get(dr_host)
-        base = dict((svc.data.get("spec") or {}).get("selector") or {}) if svc else {}
-        for i, subset in enumerate((dr.data.get("spec") or {}).get("subsets") or []):
-            want = {**base, **(subset.get("labels") or {})}
-            if pod_labels and not any(_matches(want, labels) for _, labels in pod_labels):
-                out.append(dr.diag("error", f"subset '{subset.get('name')}' selects {want}, which no Deployment's pods "
-                                   "carry", field=f"spec.subsets[{i}].labels",
-                                   fix="use labels of the Deployments behind the host",
-                                   loc=("spec", "subsets", i, "labels")))
-    for vs in (m for m in manifests if m.kind == "VirtualService"):
-        for i, rule in enumerate((vs.data.get("spec") or {}).get("http") or []):
-            route = rule.get("route") or []
-            for j, d in enumerate(route):
-                dest = d.get("destination") or {}
-                host = short_host(str(dest.get("host", "")))
-                if services and host not in services:
-                    out.append(vs.diag("error", f"host '{dest.get('host')}' is not a Service in these manifests",
-                                       field=f"spec.http[{i}].route[{j}].destination.host",
-                                       fix=f"use one of {sorted(services)}",
-                                       loc=("spec", "http", i, "route", j, "destination", "host")))
-                subset = dest.get("subset")
-                if subset:
-                    dr = drs.get(host)
-                    names = [s.get("name") for s in ((dr.data.get("spec") or {}).get("subsets") or [])] if dr else []
-                    if subset not in names:
-                        out.append(vs.diag("error", f"subset '{subset}' of host '{host}' is not declared in a "
-                                           "DestinationRule", field=f"spec.http[{i}].route[{j}].destination.subset",
-                                           fix=f"declare it, or use one of {names}",
-                                           loc=("spec", "http", i, "route", j, "destination", "subset")))
-            weights = [d.get("weight") for d in route if d.get("weight") is not None]
-            if len(route) > 1 and weights and sum(weights) != 100:
-                out.append(vs.diag("warning", f"route weights sum to {sum(weights)}, not 100; Istio reads them as "
-                                   "relative shares, which is easy to misread", field=f"spec.http[{i}].route",
-                                   fix="make the weights add up to 100", loc=("spec", "http", i, "route")))
-            out += _timeout_vs_retries(vs, i, rule)
-    return out
+def service_registry(files: list[Path]) -> ServiceRegistry | None:
+    """The Services and pods among these manifests, for the Istio rules; None
+    when the files hold no Service."""
+    manifests, _ = read_manifests(files)
+    services = {(m.namespace, m.name): _service_selector(m) for m in manifests if m.kind == "Service"}
+    if not services:
+        return None
+    has_workloads = any(m.kind in ("Deployment", "StatefulSet") for m in manifests)
+    pods = _pod_labels(manifests, _overlay_labels(files)) if has_workloads else None
+    return ServiceRegistry.of(services, pods, origin="these manifests")
 
 
-def _timeout_vs_retries(vs: Manifest, i: int, rule: dict[str, Any]) -> list[Diagnostic]:
-    retries = rule.get("retries") or {}
-    try:
-        timeout = parse_duration(rule["timeout"]) if rule.get("timeout") else None
-        per_try = parse_duration(retries["perTryTimeout"]) if retries.get("perTryTimeout") else None
-    except ValueError:
-        return []  # the Istio validator reports bad durations
-    attempts = retries.get("attempts", 2 if not retries else 0)
-    if timeout is None or per_try is None or not attempts:
-        return []
-    needed = (attempts + 1) * per_try
-    if timeout < needed:
-        return [vs.diag("warning", f"timeout {rule['timeout']} is shorter than {attempts + 1} tries x perTryTimeout "
-                        f"{retries['perTryTimeout']} = {needed:g}s: the later retries can never complete",
-                        field=f"spec.http[{i}].timeout", fix="raise the timeout or lower attempts / perTryTimeout",
-                        loc=("spec", "http", i, "timeout"))]
-    return []
-
-
-def validate_kubernetes(files: list[Path]) -> list[Diagnostic]:
-    manifests, diags = _manifests(files)
+def validate_kubernetes(files: list[Path]) -> Checked:
+    manifests, diags = read_manifests(files)
     for m in manifests:
         d = _schema(m)
         if d is not None:
             diags.append(d)
     if any(m.kind in ("Deployment", "Service", "HorizontalPodAutoscaler") for m in manifests):
         diags += cross_reference(manifests, _overlay_labels(files))
-    return diags
+    return Checked.of([Path(m.file) for m in manifests] + [Path(d.file) for d in diags], diags)
 
 
 register("kubernetes", validate_kubernetes)

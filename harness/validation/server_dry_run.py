@@ -38,17 +38,17 @@ def server_dry_run(paths: list[Path], api_client: Any = None, kubeconfig: str | 
     from kubernetes import client, config
 
     from harness.validation import collect_files
-    from harness.validation.kubernetes import _manifests
+    from harness.validation.kubernetes import read_manifests
 
     if api_client is None:
         try:
-            config.load_kube_config(config_file=kubeconfig, context=context)
+            config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
         except Exception as exc:  # no kubeconfig, bad context...
             return [Diagnostic("error", "--server-dry-run", f"no usable Kubernetes configuration: {exc}",
                                fix="set KUBECONFIG or pass --context")]
         api_client = client.ApiClient()
     files = [f for p in paths for f in collect_files(p)]
-    manifests, _ = _manifests(files)
+    manifests, _ = read_manifests(files)
     out: list[Diagnostic] = []
     for m in manifests:
         path = resource_path(m.data)

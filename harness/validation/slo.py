@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.certify.slo import SLO_KIND, load_slo
 from harness.diagnostics import ConfigError, Diagnostic
-from harness.validation import register
+from harness.validation import Checked, register
 
 
 def _is_slo(path: Path) -> bool:
@@ -16,16 +16,15 @@ def _is_slo(path: Path) -> bool:
         return False
 
 
-def validate_slos(files: list[Path]) -> list[Diagnostic]:
+def validate_slos(files: list[Path]) -> Checked:
+    slos = [path for path in files if _is_slo(path)]
     out: list[Diagnostic] = []
-    for path in files:
-        if not _is_slo(path):
-            continue
+    for path in slos:
         try:
             load_slo(path)
         except ConfigError as exc:
             out.extend(exc.diagnostics)
-    return out
+    return Checked.of(slos, out)
 
 
 register("slo", validate_slos)

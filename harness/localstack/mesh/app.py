@@ -25,7 +25,7 @@ from harness.istio.virtual_service import VirtualService
 from harness.localstack.mesh.proxy import MeshProxy
 from harness.localstack.mesh.routing import RoutingTable
 from harness.localstack.mesh.telemetry import MeshTelemetry
-from harness.localstack.topology import Topology
+from harness.localstack.topology import Topology, topology_registry
 
 __all__ = ["MeshApp"]
 
@@ -52,7 +52,7 @@ class MeshApp:
         self.topology = topology
         self.istio = istio
         self.orchestrator = orchestrator.rstrip("/")
-        self.file_config = load_mesh_config(istio)
+        self.file_config = load_mesh_config(istio, topology_registry(topology))
         # Objects put or patched through the admin API override files by (kind, name).
         self.overrides: dict[tuple[str, str], VirtualService | DestinationRule] = {}
         default_host = self._default_host()
@@ -146,7 +146,7 @@ class MeshApp:
                 continue  # still being written; look again on the next round
             self._digests = settled
             try:
-                self.file_config = load_mesh_config(self.istio)
+                self.file_config = load_mesh_config(self.istio, topology_registry(self.topology))
             except ConfigError as exc:
                 log.error("config change rejected, keeping the previous one:\n%s", exc)
                 continue

@@ -42,6 +42,6 @@ def test_bad_slo_files_name_file_line_and_fix(tmp_path: Path, body: str, expecte
 
 def test_harness_validate_checks_slo_files(tmp_path: Path) -> None:
     write(tmp_path, "objectives:\n  - name: a\n    e2eP95: 5\n")
-    [d] = [d for d in validate_path(tmp_path) if d.severity == "error"]
+    [d] = [d for d in validate_path(tmp_path).diagnostics if d.severity == "error"]
     assert "e2eP95" in str(d) and "has no unit" in str(d)
-    assert not [d for d in validate_path(DEFAULT_SLO) if d.severity == "error"]
+    assert not [d for d in validate_path(DEFAULT_SLO).diagnostics if d.severity == "error"]

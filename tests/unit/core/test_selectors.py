@@ -1,6 +1,6 @@
 import pytest
 
-from harness.selectors import SelectorError, parse_selector
+from harness.selectors import SelectorError, parse_selector, selector_of
 
 LABELS = {"app": "llm-chat", "region": "us-east", "version": "v1"}
 
@@ -40,3 +40,14 @@ def test_bad_selectors_name_the_problem(bad: str) -> None:
     with pytest.raises(SelectorError) as info:
         parse_selector(bad)
     assert "selector" in str(info.value)
+
+
+def test_kubernetes_selector_objects_with_match_expressions() -> None:
+    sel = selector_of({"matchLabels": {"app": "llm-chat"},
+                       "matchExpressions": [{"key": "version", "operator": "In", "values": ["v1", "v2"]},
+                                            {"key": "canary", "operator": "DoesNotExist"}]})
+    assert sel.matches(LABELS)
+    assert not sel.matches({**LABELS, "canary": "yes"})
+    assert not sel.matches({**LABELS, "version": "v3"})
+    with pytest.raises(SelectorError, match="'Within' is not one of"):
+        selector_of({"matchExpressions": [{"key": "version", "operator": "Within", "values": ["v1"]}]})

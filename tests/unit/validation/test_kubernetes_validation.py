@@ -78,7 +78,7 @@ def write(tmp_path: Path, **files: str) -> Path:
 
 
 def lines(tmp_path: Path, severity: str = "error") -> list[str]:
-    return [str(d) for d in validate_path(tmp_path) if d.severity == severity]
+    return [str(d) for d in validate_path(tmp_path).diagnostics if d.severity == severity]
 
 
 def good(tmp_path: Path, **overrides: str) -> Path:
@@ -88,7 +88,7 @@ def good(tmp_path: Path, **overrides: str) -> Path:
 
 
 def test_a_consistent_set_is_clean(tmp_path: Path) -> None:
-    assert [str(d) for d in validate_path(good(tmp_path))] == []
+    assert [str(d) for d in validate_path(good(tmp_path)).diagnostics] == []
 
 
 def test_unknown_field_is_a_schema_error_naming_file_object_and_field(tmp_path: Path) -> None:
@@ -158,17 +158,28 @@ def test_locality_failover_without_outlier_detection_is_a_warning(tmp_path: Path
     assert any("outlier detection policy must be provided for failover" in w for w in lines(tmp_path, "warning"))
 
 
+PDB = """\
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: chat-v1, namespace: llm}
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels: {app: APP}
+"""
+
+
 def test_pdb_selecting_nothing(tmp_path: Path) -> None:
-    pdb = """\
-    apiVersion: policy/v1
-    kind: PodDisruptionBudget
-    metadata: {name: chat-v1, namespace: llm}
-    spec:
-      minAvailable: 1
-      selector: {matchLabels: {app: llm-chatt}}
-    """
-    good(tmp_path, **{"pdb.yaml": pdb})
+    good(tmp_path, **{"pdb.yaml": PDB.replace("APP", "llm-chatt")})
     assert any("PodDisruptionBudget/chat-v1" in e and "matches no Deployment's pods" in e for e in lines(tmp_path))
+
+
+def test_pdb_match_expressions_are_honoured(tmp_path: Path) -> None:
+    pdb = PDB.replace("APP", "llm-chat") + "    matchExpressions: [{key: version, operator: In, values: [VERSIONS]}]\n"
+    good(tmp_path, **{"pdb.yaml": pdb.replace("VERSIONS", "v1, v2")})
+    assert lines(tmp_path) == []
+    good(tmp_path, **{"pdb.yaml": pdb.replace("VERSIONS", "v3")})
+    assert any("PodDisruptionBudget/chat-v1" in e and "version in (v3)" in e for e in lines(tmp_path))
 
 
 def test_overlay_labels_count_for_subsets(tmp_path: Path) -> None:
@@ -195,4 +206,4 @@ def test_kustomize_patch_files_are_not_schema_checked(tmp_path: Path) -> None:
 ])
 def test_unknown_kind_is_reported(tmp_path: Path, bad: str, expected: str) -> None:
     good(tmp_path, **{"deploy.yaml": bad})
-    assert any(expected in d for d in [str(x) for x in validate_path(tmp_path)])
+    assert any(expected in d for d in [str(x) for x in validate_path(tmp_path).diagnostics])

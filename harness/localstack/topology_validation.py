@@ -1,4 +1,5 @@
-"""`harness validate` for local-stack topology files (kind: LocalTopology)."""
+"""`harness validate` for local-stack topology files (kind: LocalTopology); it
+lives beside the topology model and registers with `harness.validation`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import yaml
 
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.localstack.topology import load_topology
-from harness.validation import register
+from harness.validation import Checked, register
 
 
 def _is_topology(path: Path) -> bool:
@@ -19,16 +20,15 @@ def _is_topology(path: Path) -> bool:
     return isinstance(doc, dict) and doc.get("kind") == "LocalTopology"
 
 
-def validate_topologies(files: list[Path]) -> list[Diagnostic]:
+def validate_topologies(files: list[Path]) -> Checked:
+    topologies = [path for path in files if _is_topology(path)]
     out: list[Diagnostic] = []
-    for path in files:
-        if not _is_topology(path):
-            continue
+    for path in topologies:
         try:
             load_topology(path)
         except ConfigError as exc:
             out.extend(exc.diagnostics)
-    return out
+    return Checked.of(topologies, out)
 
 
 register("topology", validate_topologies)

@@ -189,8 +189,8 @@ def test_mirror_percent_is_a_deprecation_warning(tmp_path):
     """Istio: mirrorPercent (int) is deprecated; use mirrorPercentage {value: ...}."""
     write(tmp_path, "vs.yaml", vs_yaml("""\
         - route:
-            - destination: {host: llm-chat, subset: v1}
-          mirror: {host: llm-chat, subset: v2}
+            - destination: {host: llm-chat}
+          mirror: {host: llm-chat}
           mirrorPercent: 10
     """))
     w = _warning_only(tmp_path)
