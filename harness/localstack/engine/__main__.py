@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         first = str(exc).splitlines()
         sys.stderr.write(f"engine {args.pod}: --params is not valid EngineParams JSON: "
                          f"{' '.join(first[:3])}\n")
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.pod} %(levelname)s %(message)s")
     try:
         import uvloop

@@ -7,7 +7,7 @@ questions the request path asks ("should this request fail?").
 from __future__ import annotations
 
 import random
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -84,5 +84,5 @@ class FaultSet:
             return f.status
         return None
 
-    def describe(self) -> dict[str, dict]:
+    def describe(self) -> dict[str, dict[str, Any]]:
         return {k: v.model_dump() for k, v in self.active.items()}

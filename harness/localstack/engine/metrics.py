@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["EngineMetrics"]
@@ -41,7 +43,7 @@ class EngineMetrics:
         def counter(name: str, doc: str) -> Counter:
             return Counter(name, doc, labels, registry=r).labels(**lv)
 
-        def hist(name: str, doc: str, buckets) -> Histogram:
+        def hist(name: str, doc: str, buckets: Sequence[float]) -> Histogram:
             return Histogram(name, doc, labels, buckets=buckets, registry=r).labels(**lv)
 
         self.running = gauge("vllm:num_requests_running", "Number of requests in model execution batches.")

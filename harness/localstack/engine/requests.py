@@ -8,11 +8,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from harness.localstack.engine.openai_wire import Api, error_body
 from harness.localstack.engine.params import EngineParams
 from harness.localstack.engine.text import PromptError, chat_prompt_ids, completion_prompt_ids
 
-__all__ = ["RequestRejected", "GenerateRequest", "parse_generate", "parse_embedding", "EmbeddingRequest",
-           "error_body"]
+__all__ = ["RequestRejected", "GenerateRequest", "parse_generate", "parse_embedding", "EmbeddingRequest"]
 
 
 class RequestRejected(Exception):
@@ -31,14 +31,9 @@ class RequestRejected(Exception):
         return error_body(self.message, self.error_type, self.status, self.param)
 
 
-def error_body(message: str, error_type: str, status: int, param: str | None = None) -> dict[str, Any]:
-    """vLLM's current error JSON (`error_response.py`)."""
-    return {"error": {"message": message, "type": error_type, "param": param, "code": status}}
-
-
 @dataclass
 class GenerateRequest:
-    api: str  # "chat" or "completion"
+    api: Api
     model: str
     prompt_ids: list[int]
     output_tokens: int
@@ -77,7 +72,7 @@ def _optional_int(body: dict[str, Any], name: str, minimum: int) -> int | None:
     return value
 
 
-def parse_generate(api: str, body: Any, params: EngineParams, request_index: int) -> GenerateRequest:
+def parse_generate(api: Api, body: Any, params: EngineParams, request_index: int) -> GenerateRequest:
     """Validate a chat or completion body; raise `RequestRejected` as vLLM would."""
     if not isinstance(body, dict):
         raise RequestRejected(400, "Request body must be a JSON object")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import random
 import sys
@@ -29,20 +28,36 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from harness.localstack.engine.batching import BatchScheduler, Sequence, chained_block_hashes
+from harness.localstack.engine.batching import BatchScheduler, Sequence, StepResult, chained_block_hashes
 from harness.localstack.engine.faults import (
     CUDA_OOM_MESSAGE,
     ENGINE_DEAD_MESSAGE,
     FAULT_ADAPTER,
+    Fault,
     FaultSet,
     GpuOom,
 )
 from harness.localstack.engine.metrics import EngineMetrics
+from harness.localstack.engine.openai_wire import (
+    DONE_FRAME,
+    STREAM_OPENING_COMMENT,
+    Api,
+    StreamFrames,
+    completion_body,
+    embedding_vector,
+    embeddings_body,
+    error_body,
+    error_frame,
+    models_body,
+    response_id,
+    stream_frames,
+    usage,
+    usage_frame,
+)
 from harness.localstack.engine.params import EngineParams
 from harness.localstack.engine.requests import (
     GenerateRequest,
     RequestRejected,
-    error_body,
     parse_embedding,
     parse_generate,
 )
@@ -66,12 +81,10 @@ class Flight:
     req: GenerateRequest | None
     seq: Sequence
     arrival: float
-    done: asyncio.Future
+    done: asyncio.Future[None]
     rng: random.Random
     transport: asyncio.Transport | None = None  # set for streams once headers are out
-    prefix: bytes = b""
-    suffix: bytes = b""
-    final_suffix: bytes = b""
+    frames: StreamFrames | None = None  # set for streams: the bytes around each token
     pieces: list[str] = field(default_factory=list)  # non-streaming output
     first_token_at: float | None = None
     last_token_at: float | None = None
@@ -94,7 +107,7 @@ class Engine:
         self._wake = asyncio.Event()
         self._unhang = asyncio.Event()
         self._unhang.set()
-        self._loop_task: asyncio.Task | None = None
+        self._loop_task: asyncio.Task[None] | None = None
         self.lateness: deque[float] = deque(maxlen=500_000)  # per token frame written
         self.wake_lateness: deque[float] = deque(maxlen=100_000)  # per step
         self.ttfts: deque[float] = deque(maxlen=100_000)  # the engine's own TTFT per request
@@ -167,10 +180,10 @@ class Engine:
             self.emit_time.append(clock() - woke)
             self._account(result, woke)
 
-    def _frames_for(self, result) -> list[tuple[Flight, bytes | None]]:
-        """This step's token frame per stream (None for non-streaming requests,
-        whose words are collected instead)."""
-        out: list[tuple[Flight, bytes | None]] = []
+    def _frames_for(self, result: StepResult) -> list[tuple[Flight, bytes]]:
+        """This step's token frame per stream (non-streaming requests collect
+        their words instead)."""
+        out: list[tuple[Flight, bytes]] = []
         flights = self.flights
         encoded, plain = OutputWords.ENCODED, OutputWords.PLAIN
         for seq in result.emitted:
@@ -178,14 +191,16 @@ class Engine:
             if f is None or f.req is None:  # gone, or an embedding (nothing to send)
                 continue
             word = f.rng.randrange(len(encoded))
-            if f.transport is not None:
-                data = f.prefix + encoded[word] + (f.final_suffix if seq.finished else f.suffix)
+            frames = f.frames
+            if f.transport is not None and frames is not None:
+                # inline, not StreamFrames.token / http_chunk: this runs per token per stream
+                data = frames.prefix + encoded[word] + (frames.final_suffix if seq.finished else frames.suffix)
                 out.append((f, b"%x\r\n%b\r\n" % (len(data), data)))
             else:
                 f.pieces.append(plain[word])
         return out
 
-    def _send(self, frames: list[tuple[Flight, bytes | None]], due: float) -> None:
+    def _send(self, frames: list[tuple[Flight, bytes]], due: float) -> None:
         """Write one step's frames; each stream's lateness is measured when its
         frame is handed to the kernel."""
         lateness = self.lateness
@@ -200,7 +215,7 @@ class Engine:
             t.write(frame)
             lateness.append(clock() - due)
 
-    def _account(self, result, now: float) -> None:
+    def _account(self, result: StepResult, now: float) -> None:
         """Metrics and completions for a step whose tokens went out at `now`."""
         m = self.metrics
         if result.prefill_tokens:
@@ -218,12 +233,13 @@ class Engine:
             f = flights.get(seq.seq_id)
             if f is None:
                 continue
-            if f.first_token_at is None:
+            last = f.last_token_at
+            if last is None:
                 f.first_token_at = now
                 m.ttft.observe(now - f.arrival)
                 self.ttfts.append(now - f.arrival)
             else:
-                itl.observe(now - f.last_token_at)
+                itl.observe(now - last)
             f.last_token_at = now
         for seq in result.finished:
             f = flights.pop(seq.seq_id, None)
@@ -305,7 +321,7 @@ class Engine:
         self.publish_gauges()
 
     # -- faults --------------------------------------------------------------
-    def apply_fault(self, fault) -> None:
+    def apply_fault(self, fault: Fault) -> None:
         loop = asyncio.get_running_loop()
         self.faults.set(fault)
         if fault.kind == "gpu_oom":
@@ -362,197 +378,197 @@ def _exit_now(code: int) -> None:
 
 
 # -- HTTP handlers -------------------------------------------------------------
+# Module-level handlers; the engine and the pod's headers live on the app.
 
-def _error(status: int, message: str, error_type: str, param: str | None = None,
-           headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(error_body(message, error_type, status, param), status=status, headers=headers)
+ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+SERVED: web.AppKey[dict[str, str]] = web.AppKey("served", dict)
+FAULT_KINDS = ["gpu_oom", "crash", "hang", "slow", "error_rate"]
+
+
+def _error(status: int, message: str, error_type: str, headers: dict[str, str]) -> web.Response:
+    return web.json_response(error_body(message, error_type, status), status=status, headers=headers)
+
+
+async def _gate(request: web.Request) -> web.Response | None:
+    """What every API request meets first: hang, death, loading, injected errors."""
+    engine, served = request.app[ENGINE], request.app[SERVED]
+    await engine.unhung()
+    if engine.dead:
+        return _error(500, ENGINE_DEAD_MESSAGE, "InternalServerError", served)
+    if not engine.loaded:
+        return _error(503, "The model is still loading.", "ServiceUnavailableError", served)
+    status = engine.faults.injected_error()
+    if status is not None:
+        kind = "InternalServerError" if status == 500 else "ServiceUnavailableError"
+        return _error(status, f"injected fault: error_rate answered {status}", kind, served)
+    return None
+
+
+async def _read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise RequestRejected(415, "Unsupported Media Type: Only 'application/json' is allowed")
+    try:
+        return json.loads(await request.read())
+    except ValueError as exc:
+        raise RequestRejected(400, f"JSON decode error: {exc}") from None
+
+
+async def _generate(request: web.Request, api: Api) -> web.StreamResponse:
+    blocked = await _gate(request)
+    if blocked is not None:
+        return blocked
+    engine = request.app[ENGINE]
+    try:
+        req = parse_generate(api, await _read_json(request), engine.params, engine.admitted)
+    except RequestRejected as exc:
+        return web.json_response(exc.body(), status=exc.status, headers=request.app[SERVED])
+    return await (_stream(request, req) if req.stream else _unary(request, req))
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "chat")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "completion")
+
+
+async def _stream(request: web.Request, req: GenerateRequest) -> web.StreamResponse:
+    engine = request.app[ENGINE]
+    rid, created = response_id(req.api, uuid.uuid4().hex), int(time.time())
+    frames = stream_frames(req.api, rid, created, req.model, req.finish_reason, req.include_usage)
+    served: dict[str, str] = request.app[SERVED]
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                       "Cache-Control": "no-cache", **served})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    # The first write goes through aiohttp so the buffered headers leave with it;
+    # token frames then go straight to the transport as HTTP chunks.
+    await resp.write(frames.first or STREAM_OPENING_COMMENT)
+    f = engine.admit(req, req.prompt_ids, req.output_tokens, req.seed)
+    f.frames = frames
+    f.transport = request.transport
+    await engine.finish(f)
+    if request.transport is None or request.transport.is_closing():
+        return resp
+    if f.error is not None:
+        tail = error_frame(f.error)
+    elif req.include_usage:
+        tail = usage_frame(req.api, rid, created, req.model, usage(f.seq.prompt_tokens, f.seq.generated))
+    else:
+        tail = b""
+    await resp.write(tail + DONE_FRAME)
+    await resp.write_eof()
+    return resp
+
+
+async def _unary(request: web.Request, req: GenerateRequest) -> web.Response:
+    engine, served = request.app[ENGINE], request.app[SERVED]
+    f = engine.admit(req, req.prompt_ids, req.output_tokens, req.seed)
+    await engine.finish(f)
+    if f.error is not None:
+        return _error(500, f.error, "InternalServerError", served)
+    body = completion_body(req.api, response_id(req.api, uuid.uuid4().hex), int(time.time()), req.model,
+                           "".join(f.pieces), req.finish_reason, usage(f.seq.prompt_tokens, f.seq.generated))
+    return web.json_response(body, headers=served)
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    blocked = await _gate(request)
+    if blocked is not None:
+        return blocked
+    engine, served = request.app[ENGINE], request.app[SERVED]
+    try:
+        req = parse_embedding(await _read_json(request), engine.params)
+    except RequestRejected as exc:
+        return web.json_response(exc.body(), status=exc.status, headers=served)
+    vectors, total = [], 0
+    for ids, text in zip(req.inputs, req.texts, strict=True):
+        f = engine.admit(None, ids, 1, zlib.crc32(text.encode()))
+        await engine.finish(f)
+        if f.error is not None:
+            return _error(500, f.error, "InternalServerError", served)
+        vectors.append(embedding_vector(text, engine.params.embedding_dim))
+        total += len(ids)
+    return web.json_response(embeddings_body("embd-" + uuid.uuid4().hex, int(time.time()), req.model, vectors,
+                                             total), headers=served)
+
+
+async def models(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    p = engine.params
+    return web.json_response(models_body(p.served_model_name, engine.created, p.max_model_len, engine.pod),
+                             headers=request.app[SERVED])
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    await engine.unhung()
+    return web.Response(status=503 if engine.dead or not engine.loaded else 200, headers=request.app[SERVED])
+
+
+async def metrics(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    engine.publish_gauges()
+    return web.Response(body=generate_latest(engine.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def version(request: web.Request) -> web.Response:
+    return web.json_response({"version": VLLM_VERSION})
+
+
+async def load(request: web.Request) -> web.Response:
+    return web.json_response({"server_load": len(request.app[ENGINE].flights)})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.json_response({"pod": engine.pod, "active": engine.faults.describe()})
+
+
+async def post_fault(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    try:
+        fault = FAULT_ADAPTER.validate_json(await request.read())
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        return web.json_response({"error": problems, "kinds": FAULT_KINDS}, status=400)
+    engine.apply_fault(fault)
+    return web.json_response({"pod": engine.pod, "active": engine.faults.describe()})
+
+
+async def delete_faults(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    cleared = engine.clear_faults(request.match_info.get("kind"))
+    return web.json_response({"pod": engine.pod, "cleared": cleared, "active": engine.faults.describe()})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ENGINE].stats())
+
+
+async def reset_stats(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    engine.reset_stats()
+    return web.json_response(engine.stats())
+
+
+async def _start_engine(app: web.Application) -> None:
+    await app[ENGINE].start()
+
+
+async def _stop_engine(app: web.Application) -> None:
+    await app[ENGINE].stop()
 
 
 def build_app(engine: Engine) -> web.Application:
+    """The engine's HTTP application: vLLM's API, /metrics and the fault admin."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    served = {SERVED_BY_HEADER: engine.pod}
-
-    async def gate() -> web.Response | None:
-        """What every API request meets first: hang, death, loading, injected errors."""
-        await engine.unhung()
-        if engine.dead:
-            return _error(500, ENGINE_DEAD_MESSAGE, "InternalServerError", headers=served)
-        if not engine.loaded:
-            return _error(503, "The model is still loading.", "ServiceUnavailableError", headers=served)
-        status = engine.faults.injected_error()
-        if status is not None:
-            kind = "InternalServerError" if status == 500 else "ServiceUnavailableError"
-            return _error(status, f"injected fault: error_rate answered {status}", kind, headers=served)
-        return None
-
-    async def read_json(request: web.Request) -> Any:
-        ctype = request.content_type
-        if ctype != "application/json":
-            raise RequestRejected(415, "Unsupported Media Type: Only 'application/json' is allowed")
-        try:
-            return json.loads(await request.read())
-        except ValueError as exc:
-            raise RequestRejected(400, f"JSON decode error: {exc}") from None
-
-    def generate_handler(api: str):
-        async def handler(request: web.Request) -> web.StreamResponse:
-            blocked = await gate()
-            if blocked is not None:
-                return blocked
-            try:
-                req = parse_generate(api, await read_json(request), engine.params, engine.admitted)
-            except RequestRejected as exc:
-                return web.json_response(exc.body(), status=exc.status, headers=served)
-            return await (_stream(request, req) if req.stream else _unary(req))
-        return handler
-
-    def _frames(req: GenerateRequest, rid: str, created: int) -> tuple[bytes, bytes, bytes, bytes]:
-        """(first chunk, token prefix, token suffix, last-token suffix) for one stream."""
-        model = json.dumps(req.model)
-        usage = ',"usage":null' if req.include_usage else ""
-        if req.api == "chat":
-            head = f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},"model":{model},'
-            first = (head + '"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,'
-                     f'"finish_reason":null}}]{usage}}}\n\n')
-            prefix = head + '"choices":[{"index":0,"delta":{"content":"'
-            suffix = f'"}},"logprobs":null,"finish_reason":null}}]{usage}}}\n\n'
-            final = f'"}},"logprobs":null,"finish_reason":"{req.finish_reason}","stop_reason":null}}]{usage}}}\n\n'
-        else:
-            head = f'data: {{"id":"{rid}","object":"text_completion","created":{created},"model":{model},'
-            first = ""
-            prefix = head + '"choices":[{"index":0,"text":"'
-            suffix = f'","logprobs":null,"finish_reason":null,"stop_reason":null}}]{usage}}}\n\n'
-            final = f'","logprobs":null,"finish_reason":"{req.finish_reason}","stop_reason":null}}]{usage}}}\n\n'
-        return first.encode(), prefix.encode(), suffix.encode(), final.encode()
-
-    async def _stream(request: web.Request, req: GenerateRequest) -> web.StreamResponse:
-        rid = ("chatcmpl-" if req.api == "chat" else "cmpl-") + uuid.uuid4().hex
-        created = int(time.time())
-        first, prefix, suffix, final = _frames(req, rid, created)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                           "Cache-Control": "no-cache", **served})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        # The first write goes through aiohttp so the buffered headers leave with it;
-        # token frames then go straight to the transport as HTTP chunks.
-        await resp.write(first or b": stream\n\n")
-        f = engine.admit(req, req.prompt_ids, req.output_tokens, req.seed)
-        f.prefix, f.suffix, f.final_suffix = prefix, suffix, final
-        f.transport = request.transport
-        await engine.finish(f)
-        if request.transport is None or request.transport.is_closing():
-            return resp
-        tail = b""
-        if f.error is not None:
-            err = error_body(f.error, "InternalServerError", 500)
-            tail += b"data: " + json.dumps(err).encode() + b"\n\n"
-        elif req.include_usage:
-            usage = {"id": rid, "object": "chat.completion.chunk" if req.api == "chat" else "text_completion",
-                     "created": created, "model": req.model, "choices": [],
-                     "usage": _usage(f.seq, req)}
-            tail += b"data: " + json.dumps(usage, separators=(",", ":")).encode() + b"\n\n"
-        tail += b"data: [DONE]\n\n"
-        await resp.write(tail)
-        await resp.write_eof()
-        return resp
-
-    async def _unary(req: GenerateRequest) -> web.Response:
-        f = engine.admit(req, req.prompt_ids, req.output_tokens, req.seed)
-        await engine.finish(f)
-        if f.error is not None:
-            return _error(500, f.error, "InternalServerError", headers=served)
-        text = "".join(f.pieces)
-        created = int(time.time())
-        if req.api == "chat":
-            body = {"id": "chatcmpl-" + uuid.uuid4().hex, "object": "chat.completion", "created": created,
-                    "model": req.model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "tool_calls": []},
-                                 "logprobs": None, "finish_reason": req.finish_reason, "stop_reason": None}],
-                    "usage": _usage(f.seq, req)}
-        else:
-            body = {"id": "cmpl-" + uuid.uuid4().hex, "object": "text_completion", "created": created,
-                    "model": req.model,
-                    "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": req.finish_reason,
-                                 "stop_reason": None}],
-                    "usage": _usage(f.seq, req)}
-        return web.json_response(body, headers=served)
-
-    async def embeddings(request: web.Request) -> web.Response:
-        blocked = await gate()
-        if blocked is not None:
-            return blocked
-        try:
-            req = parse_embedding(await read_json(request), engine.params)
-        except RequestRejected as exc:
-            return web.json_response(exc.body(), status=exc.status, headers=served)
-        data, total = [], 0
-        for i, (ids, text) in enumerate(zip(req.inputs, req.texts)):
-            f = engine.admit(None, ids, 1, zlib.crc32(text.encode()))
-            await engine.finish(f)
-            if f.error is not None:
-                return _error(500, f.error, "InternalServerError", headers=served)
-            data.append({"index": i, "object": "embedding", "embedding": _embedding(text, engine.params.embedding_dim)})
-            total += len(ids)
-        return web.json_response({"id": "embd-" + uuid.uuid4().hex, "object": "list", "created": int(time.time()),
-                                  "model": req.model, "data": data,
-                                  "usage": {"prompt_tokens": total, "total_tokens": total,
-                                            "completion_tokens": 0}}, headers=served)
-
-    async def models(request: web.Request) -> web.Response:
-        p = engine.params
-        return web.json_response({"object": "list", "data": [{
-            "id": p.served_model_name, "object": "model", "created": engine.created, "owned_by": "vllm",
-            "root": p.served_model_name, "parent": None, "max_model_len": p.max_model_len,
-            "permission": [{"id": "modelperm-" + engine.pod, "object": "model_permission",
-                            "created": engine.created, "allow_create_engine": False, "allow_sampling": True,
-                            "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
-                            "allow_fine_tuning": False, "organization": "*", "group": None,
-                            "is_blocking": False}]}]}, headers=served)
-
-    async def health(request: web.Request) -> web.Response:
-        await engine.unhung()
-        if engine.dead or not engine.loaded:
-            return web.Response(status=503, headers=served)
-        return web.Response(status=200, headers=served)
-
-    async def metrics(request: web.Request) -> web.Response:
-        engine.publish_gauges()
-        return web.Response(body=generate_latest(engine.metrics.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def version(request: web.Request) -> web.Response:
-        return web.json_response({"version": VLLM_VERSION})
-
-    async def load(request: web.Request) -> web.Response:
-        return web.json_response({"server_load": len(engine.flights)})
-
-    async def get_faults(request: web.Request) -> web.Response:
-        return web.json_response({"pod": engine.pod, "active": engine.faults.describe()})
-
-    async def post_fault(request: web.Request) -> web.Response:
-        try:
-            fault = FAULT_ADAPTER.validate_json(await request.read())
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            return web.json_response({"error": problems, "kinds": ["gpu_oom", "crash", "hang", "slow",
-                                                                   "error_rate"]}, status=400)
-        engine.apply_fault(fault)
-        return web.json_response({"pod": engine.pod, "active": engine.faults.describe()})
-
-    async def delete_faults(request: web.Request) -> web.Response:
-        cleared = engine.clear_faults(request.match_info.get("kind"))
-        return web.json_response({"pod": engine.pod, "cleared": cleared, "active": engine.faults.describe()})
-
-    async def get_stats(request: web.Request) -> web.Response:
-        return web.json_response(engine.stats())
-
-    async def reset_stats(request: web.Request) -> web.Response:
-        engine.reset_stats()
-        return web.json_response(engine.stats())
-
+    app[ENGINE] = engine
+    app[SERVED] = {SERVED_BY_HEADER: engine.pod}
     app.add_routes([
-        web.post("/v1/chat/completions", generate_handler("chat")),
-        web.post("/v1/completions", generate_handler("completion")),
+        web.post("/v1/chat/completions", chat_completions),
+        web.post("/v1/completions", completions),
         web.post("/v1/embeddings", embeddings),
         web.get("/v1/models", models),
         web.get("/health", health),
@@ -568,25 +584,6 @@ def build_app(engine: Engine) -> web.Application:
         web.get("/admin/stats", get_stats),
         web.delete("/admin/stats", reset_stats),
     ])
-
-    async def on_startup(app: web.Application) -> None:
-        await engine.start()
-
-    async def on_cleanup(app: web.Application) -> None:
-        await engine.stop()
-
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
+    app.on_startup.append(_start_engine)
+    app.on_cleanup.append(_stop_engine)
     return app
-
-
-def _usage(seq: Sequence, req: GenerateRequest) -> dict[str, Any]:
-    return {"prompt_tokens": seq.prompt_tokens, "total_tokens": seq.prompt_tokens + seq.generated,
-            "completion_tokens": seq.generated}
-
-
-def _embedding(text: str, dim: int) -> list[float]:
-    rng = random.Random(zlib.crc32(text.encode()))
-    v = [rng.gauss(0.0, 1.0) for _ in range(dim)]
-    norm = math.sqrt(sum(x * x for x in v)) or 1.0
-    return [round(x / norm, 6) for x in v]
