@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_duration", "format_duration"]
+__all__ = ["parse_duration"]
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _SCALE = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -34,8 +34,3 @@ def parse_duration(text: str | int | float) -> float:
         raise ValueError(f"{text!r} is not a duration; write e.g. '1.5s', '300ms' or '1m30s'")
     return total
 
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1 and seconds != 0:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"

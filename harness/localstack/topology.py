@@ -78,7 +78,7 @@ class Deployment(_Model):
     replicas: int = Field(1, ge=0, le=32)
     labels: dict[str, str]
     startup_delay: Seconds = Field(0.0, alias="startupDelay")
-    engine: EngineParams = Field(default_factory=EngineParams)
+    engine: EngineParams = Field(default_factory=lambda: EngineParams.model_validate({}))
 
     def pod_labels(self, namespace: str) -> dict[str, str]:
         """Labels every pod of this deployment carries (region added as Kubernetes nodes would)."""
@@ -124,8 +124,8 @@ class Topology(_Model):
     services: list[Service] = Field(default_factory=list)
     deployments: list[Deployment] = Field(min_length=1)
     hpas: list[HPA] = Field(default_factory=list)
-    readiness_probe: ReadinessProbe = Field(default_factory=ReadinessProbe, alias="readinessProbe")
-    restart_backoff: RestartBackoff = Field(default_factory=RestartBackoff, alias="restartBackoff")
+    readiness_probe: ReadinessProbe = Field(default_factory=lambda: ReadinessProbe.model_validate({}), alias="readinessProbe")
+    restart_backoff: RestartBackoff = Field(default_factory=lambda: RestartBackoff.model_validate({}), alias="restartBackoff")
 
     def deployment(self, name: str) -> Deployment:
         for d in self.deployments:

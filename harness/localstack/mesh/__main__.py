@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from harness.diagnostics import ConfigError
+from harness.localstack.mesh.admin import build_admin_app
 from harness.localstack.mesh.app import MeshApp
 from harness.localstack.topology import load_topology
 
@@ -35,7 +36,7 @@ async def serve(args: argparse.Namespace) -> None:
     gateway = web.Application(client_max_size=64 * 1024 * 1024)
     gateway.router.add_route("*", "/{tail:.*}", mesh.proxy.handle)
     gw_runner = web.AppRunner(gateway, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
-    admin_runner = web.AppRunner(mesh.admin_app(), access_log=None)
+    admin_runner = web.AppRunner(build_admin_app(mesh), access_log=None)
     await gw_runner.setup()
     await admin_runner.setup()
     await mesh.start()
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.run(serve(args))
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
-        raise SystemExit(2)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

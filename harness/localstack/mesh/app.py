@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
 
 from harness.diagnostics import ConfigError
 from harness.istio.config import MeshConfig
@@ -27,24 +22,10 @@ from harness.localstack.mesh.routing import RoutingTable
 from harness.localstack.mesh.telemetry import MeshTelemetry
 from harness.localstack.topology import Topology, topology_registry
 
-__all__ = ["MeshApp"]
+__all__ = ["MeshApp", "IstioObject"]
 
 log = logging.getLogger("mesh")
-_KINDS = {"virtualservices": ("VirtualService", VirtualService), "destinationrules": ("DestinationRule",
-                                                                                     DestinationRule)}
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch, as `kubectl patch --type merge` sends."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge_patch(out.get(k), v)
-    return out
+IstioObject = VirtualService | DestinationRule
 
 
 class MeshApp:
@@ -62,7 +43,7 @@ class MeshApp:
         self.endpoints_version = -1
         self.reloads = 0
         self._digests = self._scan()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self.session: aiohttp.ClientSession | None = None
 
     def _default_host(self) -> str:
@@ -80,6 +61,26 @@ class MeshApp:
     def _swap(self) -> None:
         self.proxy.table = self.proxy.table.rebuilt(self._effective())
         self.reloads += 1
+
+    # -- the objects the admin API serves ---------------------------------------
+    def objects(self, kind: str) -> list[IstioObject]:
+        """The effective objects of one kind ("VirtualService" or "DestinationRule")."""
+        cfg = self._effective()
+        return list(cfg.virtual_services if kind == "VirtualService" else cfg.destination_rules)
+
+    def find(self, kind: str, name: str) -> IstioObject | None:
+        return next((o for o in self.objects(kind) if o.metadata.name == name), None)
+
+    def override(self, kind: str, obj: IstioObject) -> None:
+        """Serve `obj` instead of the file object of that kind and name, from now on."""
+        self.overrides[(kind, obj.metadata.name)] = obj
+        self._swap()
+
+    def revert(self, kind: str, name: str) -> bool:
+        """Back to the files' object; False if there was no override."""
+        removed = self.overrides.pop((kind, name), None)
+        self._swap()
+        return removed is not None
 
     # -- background tasks ----------------------------------------------------
     async def start(self) -> None:
@@ -172,98 +173,3 @@ class MeshApp:
                 self.telemetry.ejections_active.labels(c.name).set(len(ejected))
                 self.telemetry.total.labels(c.name).set(len(eps))
                 self.telemetry.healthy.labels(c.name).set(sum(e.pod not in ejected for e in eps))
-
-    # -- admin API -----------------------------------------------------------
-    def admin_app(self) -> web.Application:
-        app = web.Application()
-        base = "/apis/networking.istio.io/v1/namespaces/{ns}/{plural}"
-
-        async def healthz(request: web.Request) -> web.Response:
-            return web.json_response({"ok": True, "reloads": self.reloads, "endpoints_version": self.endpoints_version})
-
-        async def metrics(request: web.Request) -> web.Response:
-            return web.Response(body=generate_latest(self.telemetry.registry),
-                                headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-        async def clusters(request: web.Request) -> web.Response:
-            out = []
-            for c in self.proxy.table.clusters.values():
-                ejected = c.ejected()
-                out.append({"name": c.name, "host": c.host, "subset": c.subset,
-                            "levels": [[e.pod for e in lvl] for lvl in c.balancer.levels],
-                            "ejected": sorted(ejected), "active": c.pool.active, "pending": c.pool.pending,
-                            "inflight": {p: n for p, n in c.balancer.active.items() if n},
-                            "ejections": {h: s.ejections for h, s in (c.outlier.hosts.items() if c.outlier else [])}})
-            return web.json_response({"clusters": out})
-
-        def _lookup(request: web.Request) -> tuple[str, type, str | None]:
-            plural = request.match_info["plural"]
-            if plural not in _KINDS:
-                raise web.HTTPNotFound(text=json.dumps({"message": f"unknown resource {plural}"}),
-                                       content_type="application/json")
-            kind, model = _KINDS[plural]
-            return kind, model, request.match_info.get("name")
-
-        def _current(kind: str, name: str) -> VirtualService | DestinationRule | None:
-            cfg = self._effective()
-            items = cfg.virtual_services if kind == "VirtualService" else cfg.destination_rules
-            return next((o for o in items if o.metadata.name == name), None)
-
-        async def list_objects(request: web.Request) -> web.Response:
-            kind, _, _ = _lookup(request)
-            cfg = self._effective()
-            items = cfg.virtual_services if kind == "VirtualService" else cfg.destination_rules
-            return web.json_response({"kind": f"{kind}List", "apiVersion": "networking.istio.io/v1",
-                                      "items": [o.model_dump(by_alias=True, exclude_none=True) for o in items]})
-
-        async def get_object(request: web.Request) -> web.Response:
-            kind, _, name = _lookup(request)
-            obj = _current(kind, name or "")
-            if obj is None:
-                return _status(404, f'{kind.lower()}s.networking.istio.io "{name}" not found', "NotFound")
-            return web.json_response(obj.model_dump(by_alias=True, exclude_none=True))
-
-        async def write_object(request: web.Request) -> web.Response:
-            kind, model, name = _lookup(request)
-            try:
-                payload = await request.json()
-            except ValueError:
-                return _status(400, "body is not JSON", "BadRequest")
-            if request.method == "PATCH":
-                obj = _current(kind, name or "")
-                if obj is None:
-                    return _status(404, f'{kind.lower()}s.networking.istio.io "{name}" not found', "NotFound")
-                payload = _merge_patch(obj.model_dump(by_alias=True, exclude_none=True), payload)
-            elif request.method == "POST":
-                name = (payload.get("metadata") or {}).get("name") if isinstance(payload, dict) else None
-            try:
-                new = model.model_validate(payload)
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                return _status(422, f"{kind} {name} is invalid: {problems}", "Invalid")
-            if new.metadata.name != name:
-                return _status(400, "metadata.name does not match the URL", "BadRequest")
-            self.overrides[(kind, new.metadata.name)] = new
-            self._swap()
-            log.info("%s/%s replaced through the admin API", kind, name)
-            return web.json_response(new.model_dump(by_alias=True, exclude_none=True))
-
-        async def delete_override(request: web.Request) -> web.Response:
-            kind, _, name = _lookup(request)
-            removed = self.overrides.pop((kind, name or ""), None)
-            self._swap()
-            return web.json_response({"reverted": removed is not None})
-
-        app.add_routes([
-            web.get("/healthz", healthz), web.get("/metrics", metrics), web.get("/clusters", clusters),
-            web.get(base, list_objects), web.post(base, write_object),
-            web.get(base + "/{name}", get_object), web.put(base + "/{name}", write_object),
-            web.patch(base + "/{name}", write_object), web.delete(base + "/{name}", delete_override),
-        ])
-        return app
-
-
-def _status(code: int, message: str, reason: str) -> web.Response:
-    """A Kubernetes Status object, as the API server answers errors."""
-    return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-                              "reason": reason, "code": code}, status=code)

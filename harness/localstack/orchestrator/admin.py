@@ -135,7 +135,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, **request.app[INFO]})
+    info: dict[str, Any] = request.app[INFO]
+    return web.json_response({"ok": True, **info})
 
 
 def build_admin_app(orch: Orchestrator, info: dict[str, Any] | None = None) -> web.Application:

@@ -70,7 +70,6 @@ class Orchestrator:
         self.hpas = {h.name: HPAStatus(h, topology.deployment(h.deployment).replicas) for h in topology.hpas}
         self.stopped_regions: dict[str, str] = {}
         self.version = 0
-        self._changed = asyncio.Condition()
         self._ordinals = {d.name: itertools.count() for d in topology.deployments}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -251,7 +250,7 @@ class Orchestrator:
         spec = status.spec
         pods = [p for p in self.deployment_pods(spec.deployment) if not p.region_down]
         values = await asyncio.gather(*(self._pod_metric(p, spec.metric) if p.ready else _none() for p in pods))
-        metrics = [PodMetric(p.ready, v) for p, v in zip(pods, values)]
+        metrics = [PodMetric(p.ready, v) for p, v in zip(pods, values, strict=True)]
         known = [m.value for m in metrics if m.value is not None]
         status.current_average = sum(known) / len(known) if known else None
         current = self.desired[spec.deployment]

@@ -86,5 +86,5 @@ class _KubeStateCollector:
 
 def render_kube_state_metrics(orch: Orchestrator) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_KubeStateCollector(orch))  # type: ignore[arg-type]
+    registry.register(_KubeStateCollector(orch))
     return generate_latest(registry)
