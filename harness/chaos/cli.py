@@ -7,12 +7,18 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from harness.chaos.actions import rollback_journal
-from harness.chaos.journal import Journal
+from harness.chaos.journal import Journal, JournalError
+from harness.chaos.rollback import RollbackResult, rollback_journal
 from harness.diagnostics import ConfigError, Diagnostic
 
 app = typer.Typer(help="Chaos Toolkit experiments with journaled, always-rolled-back faults")
 out = Console(highlight=False)
+
+
+def _print_rollbacks(results: list[RollbackResult], indent: str = "") -> None:
+    for r in results:
+        out.print(f"{indent}rollback {r['action']} ({r['id']}): "
+                  f"{'ok' if r['rolled_back'] else 'FAILED: ' + r.get('error', '')}", soft_wrap=True)
 
 
 @app.command("run")
@@ -27,6 +33,8 @@ def run(
     guard_service: str | None = typer.Option(None, "--guard-service", help="abort if this service's availability"),
     guard_availability: float = typer.Option(0.5, "--guard-availability", help="... drops below this (30 s window)"),
 ) -> None:
+    """Run an experiment; every fault it injects is rolled back, whatever happens.
+    Exit 0 completed, 1 deviated / failed / aborted, 2 invalid input or no target, 130 interrupted."""
     from harness.chaos.runner import ChaosRun, Guard
 
     if target not in ("local", "kube"):
@@ -36,14 +44,17 @@ def run(
         from harness.chaos.probes import slo_availability
 
         cfg = {"harness_target": target, "harness_stack": stack}
-        guard = Guard(lambda: slo_availability(guard_service, "30s", cfg), guard_availability,
-                      description=f"availability of {guard_service}")
-    outcome = ChaosRun(experiment, target, stack, namespace, dry_run, journal, guard, ctk_journal).run()
+        service = guard_service
+        guard = Guard(lambda: slo_availability(service, "30s", cfg), guard_availability,
+                      description=f"availability of {service}")
+    outcome = ChaosRun(experiment, target, stack, namespace, dry_run, journal, guard, ctk_journal,
+                       on_start=lambda line: out.print(line, soft_wrap=True)).run()
     out.print(f"experiment {experiment.name}: {outcome.status}"
-              f"{' (deviated)' if outcome.deviated else ''}{': ' + outcome.reason if outcome.reason else ''}")
-    for r in outcome.rollbacks:
-        out.print(f"  rollback {r['action']} ({r['id']}): {'ok' if r['rolled_back'] else 'FAILED: ' + r['error']}")
-    out.print(f"fault journal: {outcome.journal_path}")
+              f"{' (deviated)' if outcome.deviated else ''}{': ' + outcome.reason if outcome.reason else ''}",
+              soft_wrap=True)
+    _print_rollbacks(outcome.rollbacks, "  ")
+    if outcome.journal_path:
+        out.print(f"fault journal: {outcome.journal_path}", soft_wrap=True)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -53,9 +64,12 @@ def rollback(journal: Path = typer.Option(..., "--journal", help="the fault jour
     if not journal.is_file():
         raise ConfigError(Diagnostic("error", str(journal), "no such journal file", field="--journal",
                                      fix="pass the path `harness chaos run` printed"))
-    results = rollback_journal(Journal(journal))
+    try:
+        results = rollback_journal(Journal(journal))
+    except JournalError as exc:
+        raise ConfigError(Diagnostic("error", str(journal), exc.message, field="--journal", line=exc.line,
+                                     fix="pass the path `harness chaos run` printed")) from None
     if not results:
         out.print("nothing to roll back")
-    for r in results:
-        out.print(f"rollback {r['action']} ({r['id']}): {'ok' if r['rolled_back'] else 'FAILED: ' + r['error']}")
+    _print_rollbacks(results)
     raise typer.Exit(0 if all(r["rolled_back"] for r in results) else 1)

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 
-from harness.chaos.actions import _failed
-from harness.targets.base import NothingMatched, TargetError, get_target
+from harness.chaos.errors import ChaosActionFailed
+from harness.targets.base import TargetError
+from harness.targets.factory import get_target
 
 __all__ = ["gateway_success_ratio", "pods_ready", "slo_availability", "slo_ttft_p95_ms", "endpoint_health"]
 
@@ -28,7 +29,7 @@ def _gateway(configuration: Configuration) -> str:
         state = read_state(str(cfg.get("harness_stack", "default")))
         if state is not None and state.gateway:
             return state.gateway
-    raise _failed("no gateway URL: set configuration harness_gateway_url (or run a local stack)")
+    raise ChaosActionFailed("no gateway URL: set configuration harness_gateway_url (or run a local stack)")
 
 
 def _prometheus(configuration: Configuration) -> str:
@@ -40,7 +41,7 @@ def _prometheus(configuration: Configuration) -> str:
         state = read_state(str(cfg.get("harness_stack", "default")))
         url = state.prometheus if state else None
     if not url:
-        raise _failed("no Prometheus URL: set configuration harness_prometheus_url")
+        raise ChaosActionFailed("no Prometheus URL: set configuration harness_prometheus_url")
     return str(url)
 
 
@@ -65,8 +66,8 @@ def pods_ready(selector: str, namespace: str | None = None, configuration: Confi
     """How many pods matching the selector are ready (a selector matching nothing fails)."""
     try:
         return sum(p.ready for p in get_target(configuration).list_pods(selector, namespace))
-    except (NothingMatched, TargetError) as exc:
-        raise _failed(str(exc)) from None
+    except TargetError as exc:  # NothingMatched included
+        raise ChaosActionFailed(str(exc)) from None
 
 
 def endpoint_health(selector: str, namespace: str | None = None, configuration: Configuration = None,
@@ -75,7 +76,7 @@ def endpoint_health(selector: str, namespace: str | None = None, configuration: 
     try:
         pods = get_target(configuration).list_pods(selector, namespace)
     except TargetError as exc:
-        raise _failed(str(exc)) from None
+        raise ChaosActionFailed(str(exc)) from None
     healthy = 0
     for p in pods:
         if p.url:
@@ -94,12 +95,12 @@ def _query(configuration: Configuration, promql: str) -> float:
     try:
         result = PrometheusConnect(url=_prometheus(configuration), disable_ssl=True).custom_query(promql)
     except Exception as exc:  # connection refused, bad query...
-        raise _failed(f"Prometheus query failed ({exc}); the probe is inconclusive") from None
+        raise ChaosActionFailed(f"Prometheus query failed ({exc}); the probe is inconclusive") from None
     if not result:
-        raise _failed(f"no data for {promql!r}; the probe is inconclusive")
+        raise ChaosActionFailed(f"no data for {promql!r}; the probe is inconclusive")
     value = float(result[0]["value"][1])
     if math.isnan(value):
-        raise _failed(f"{promql!r} is NaN (no traffic in the window); the probe is inconclusive")
+        raise ChaosActionFailed(f"{promql!r} is NaN (no traffic in the window); the probe is inconclusive")
     return value
 
 

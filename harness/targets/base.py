@@ -1,13 +1,13 @@
-"""What chaos actions need from a platform, and how a target is chosen from
-a Chaos Toolkit configuration."""
+"""What chaos actions need from a platform (the `Target` protocol) and the
+records it answers with. The drivers are `local.py` and `kubernetes.py`;
+`factory.py` picks one from a configuration."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["PodInfo", "Target", "TargetError", "NothingMatched", "TargetUnsupported", "get_target",
-           "IstioKind", "PLURALS"]
+__all__ = ["PodInfo", "Target", "TargetError", "NothingMatched", "TargetUnsupported", "IstioKind", "PLURALS"]
 
 IstioKind = Literal["VirtualService", "DestinationRule"]
 PLURALS = {"VirtualService": "virtualservices", "DestinationRule": "destinationrules"}
@@ -52,23 +52,11 @@ class Target(Protocol):
     def engine_fault(self, pod: PodInfo, fault: dict[str, Any]) -> None: ...
     def clear_engine_fault(self, pod: PodInfo, kind: str | None = None) -> None: ...
     def engine_faults(self, pod: PodInfo) -> dict[str, Any]: ...
-    def region_down(self, region: str, mode: str) -> dict[str, Any]: ...
-    def region_up(self, region: str, undo: dict[str, Any]) -> None: ...
+    def region_down(self, region: str, mode: str) -> dict[str, Any]:
+        """Take the region down (`kill` or `blackhole`); returns what `region_up` needs."""
+    def region_up(self, region: str, undo: dict[str, Any]) -> None:
+        """Undo `region_down` (readiness is waited for by the caller)."""
+    def region_outage_missing(self, region: str, mode: str, undo: dict[str, Any]) -> str | None:
+        """None once the outage `region_down` started is in effect, else what still shows the region up."""
     def check_namespace_allowed(self, namespace: str) -> None: ...
 
-
-def get_target(configuration: dict[str, Any] | None) -> Target:
-    """`harness_target: local` (the default; `harness_stack` names the stack) or
-    `kube` (`harness_kubeconfig`, `harness_kube_context`, `harness_namespace`)."""
-    cfg = configuration or {}
-    kind = str(cfg.get("harness_target", "local"))
-    namespace = str(cfg.get("harness_namespace", "llm"))
-    if kind == "local":
-        from harness.targets.local import LocalTarget
-
-        return LocalTarget.from_stack(str(cfg.get("harness_stack", "default")), namespace)
-    if kind in ("kube", "kubernetes"):
-        from harness.targets.kubernetes import KubernetesTarget
-
-        return KubernetesTarget.from_config(namespace, cfg.get("harness_kubeconfig"), cfg.get("harness_kube_context"))
-    raise TargetError(f"configuration harness_target: unknown target {kind!r} (use local or kube)")

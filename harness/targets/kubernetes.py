@@ -33,15 +33,17 @@ class KubernetesTarget:
 
     @classmethod
     def from_config(cls, namespace: str, kubeconfig: str | None = None, context: str | None = None) -> KubernetesTarget:
-        from kubernetes import client, config
+        from kubernetes import client
+        from kubernetes import config as kube_config
 
+        config: Any = kube_config  # the client's loaders carry no type information
         try:
             if kubeconfig or context:
                 config.load_kube_config(config_file=kubeconfig, context=context)
             else:
                 try:
                     config.load_incluster_config()
-                except config.ConfigException:
+                except kube_config.ConfigException:
                     config.load_kube_config()
         except Exception as exc:  # the client raises several types for a missing/bad kubeconfig
             raise TargetError(f"no usable Kubernetes configuration: {exc} (set harness_kubeconfig / "
@@ -69,14 +71,20 @@ class KubernetesTarget:
         from kubernetes import client
         return client.NetworkingV1Api(self.api_client)
 
-    def _api(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _api(self, what: str, fn: Any, *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
+        """Call the API; its refusals and connection failures become TargetError
+        (anything else is a defect and propagates as it is). With `missing_ok`,
+        a 404 answers None."""
+        import urllib3
         from kubernetes.client.exceptions import ApiException
 
         try:
             return fn(*args, **kwargs)
         except ApiException as exc:
+            if missing_ok and exc.status == 404:
+                return None
             raise TargetError(f"{what}: {exc.status} {exc.reason}") from None
-        except Exception as exc:  # urllib3 connection errors and the like
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # refused, reset, timed out, TLS, DNS
             raise TargetError(f"{what}: the API server is unreachable ({exc})") from None
 
     # -- guards ------------------------------------------------------------------------
@@ -123,7 +131,8 @@ class KubernetesTarget:
         kwargs: dict[str, Any] = {"command": command, "stderr": True, "stdin": False, "stdout": True, "tty": False}
         if container:
             kwargs["container"] = container
-        return self._api(f"exec in {ns}/{pod}", stream, self.core.connect_get_namespaced_pod_exec, pod, ns, **kwargs)
+        return str(self._api(f"exec in {ns}/{pod}", stream, self.core.connect_get_namespaced_pod_exec, pod, ns,
+                             **kwargs))
 
     # -- deployments -----------------------------------------------------------------------
     def deployments(self, selector: str, namespace: str | None = None) -> dict[str, int]:
@@ -139,20 +148,20 @@ class KubernetesTarget:
                             deployment, ns)
         self._api(f"scale {ns}/{deployment}", self.apps.patch_namespaced_deployment_scale, deployment, ns,
                   {"spec": {"replicas": replicas}})
-        return current.spec.replicas
+        return int(current.spec.replicas)
 
     # -- Istio -------------------------------------------------------------------------------
     def get_istio(self, kind: IstioKind, name: str, namespace: str | None = None) -> dict[str, Any]:
         ns = namespace or self.namespace
-        return self._api(f"get {kind} {ns}/{name}", self.custom.get_namespaced_custom_object,
-                         "networking.istio.io", "v1", ns, PLURALS[kind], name)
+        return _object(self._api(f"get {kind} {ns}/{name}", self.custom.get_namespaced_custom_object,
+                                 "networking.istio.io", "v1", ns, PLURALS[kind], name))
 
     def replace_istio(self, kind: IstioKind, name: str, obj: dict[str, Any],
                       namespace: str | None = None) -> dict[str, Any]:
         ns = namespace or self.namespace
         self.check_namespace_allowed(ns)
-        return self._api(f"replace {kind} {ns}/{name}", self.custom.replace_namespaced_custom_object,
-                         "networking.istio.io", "v1", ns, PLURALS[kind], name, obj)
+        return _object(self._api(f"replace {kind} {ns}/{name}", self.custom.replace_namespaced_custom_object,
+                                 "networking.istio.io", "v1", ns, PLURALS[kind], name, obj))
 
     # -- engine faults ------------------------------------------------------------------------
     def engine_fault(self, pod: PodInfo, fault: dict[str, Any]) -> None:
@@ -188,15 +197,31 @@ class KubernetesTarget:
             return {"region": region, "replicas": before}
         if mode == "blackhole":
             self.check_namespace_allowed(self.namespace)
+            name = NETWORK_POLICY_PREFIX + region
             policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                      "metadata": {"name": NETWORK_POLICY_PREFIX + region, "namespace": self.namespace,
+                      "metadata": {"name": name, "namespace": self.namespace,
                                    "labels": {"app.kubernetes.io/managed-by": "llm-mesh-harness"}},
                       "spec": {"podSelector": {"matchLabels": {REGION_LABEL: region}},
                                "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": []}}
             self._api(f"create NetworkPolicy for {region}", self.networking.create_namespaced_network_policy,
                       self.namespace, policy)
-            return {"region": region, "network_policy": policy["metadata"]["name"]}
+            return {"region": region, "network_policy": name}
         raise TargetError(f"region_outage mode {mode!r}: use kill or blackhole")
+
+    def region_outage_missing(self, region: str, mode: str, undo: dict[str, Any]) -> str | None:
+        """`kill`: no pod of the region is ready; `blackhole`: the deny-all
+        NetworkPolicy exists (what the CNI does with it is the cluster's part)."""
+        if mode == "blackhole":
+            name = str(undo.get("network_policy", NETWORK_POLICY_PREFIX + region))
+            found = self._api(f"read NetworkPolicy {self.namespace}/{name}",
+                              self.networking.read_namespaced_network_policy, name, self.namespace, missing_ok=True)
+            return None if found is not None else f"NetworkPolicy {self.namespace}/{name} does not exist"
+        try:
+            pods = self.list_pods(f"{REGION_LABEL}={region}")
+        except NothingMatched:
+            return None
+        ready = [p.name for p in pods if p.ready]
+        return f"pods still ready in {region}: {', '.join(ready)}" if ready else None
 
     def region_up(self, region: str, undo: dict[str, Any]) -> None:
         for name, replicas in (undo.get("replicas") or {}).items():
@@ -204,3 +229,10 @@ class KubernetesTarget:
         if undo.get("network_policy"):
             self._api(f"delete NetworkPolicy {undo['network_policy']}",
                       self.networking.delete_namespaced_network_policy, undo["network_policy"], self.namespace)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A custom object as the API returned it (a JSON object)."""
+    if not isinstance(value, dict):
+        raise TargetError(f"the API server answered {type(value).__name__}, not an object")
+    return value

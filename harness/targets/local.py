@@ -32,18 +32,21 @@ class LocalTarget:
                               "`harness stack up --detach`, or set configuration harness_stack)")
         return cls(state.admin, state.mesh_admin, namespace)
 
-    def _call(self, method: str, url: str, **kw: Any) -> Any:
+    def _call(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
         try:
             r = httpx.request(method, url, timeout=self.timeout, **kw)
         except httpx.HTTPError as exc:
             raise TargetError(f"local stack unreachable at {url}: {exc}") from None
+        try:
+            data = r.json() if r.content else {}
+        except ValueError:
+            data = r.text
         if r.status_code >= 400:
-            try:
-                detail = r.json().get("error") or r.json().get("message") or r.text
-            except ValueError:
-                detail = r.text
-            raise TargetError(f"{method} {url}: {r.status_code} {detail}")
-        return r.json() if r.content else {}
+            detail = (data.get("error") or data.get("message")) if isinstance(data, dict) else None
+            raise TargetError(f"{method} {url}: {r.status_code} {detail or r.text}")
+        if not isinstance(data, dict):
+            raise TargetError(f"{method} {url}: answered {type(data).__name__}, not a JSON object")
+        return data
 
     def check_namespace_allowed(self, namespace: str) -> None:
         if namespace != self.namespace:
@@ -96,7 +99,8 @@ class LocalTarget:
         self._call("DELETE", f"{pod.url}/admin/faults" + (f"/{kind}" if kind else ""))
 
     def engine_faults(self, pod: PodInfo) -> dict[str, Any]:
-        return self._call("GET", f"{pod.url}/admin/faults").get("active", {})
+        active = self._call("GET", f"{pod.url}/admin/faults").get("active")
+        return active if isinstance(active, dict) else {}
 
     def region_down(self, region: str, mode: str) -> dict[str, Any]:
         local_mode = {"kill": "kill", "blackhole": "freeze"}.get(mode)
@@ -108,5 +112,9 @@ class LocalTarget:
     def region_up(self, region: str, undo: dict[str, Any]) -> None:
         self._call("POST", f"{self.admin}/regions/{region}/start")
 
-    def regions(self) -> dict[str, Any]:
-        return self._call("GET", f"{self.admin}/regions")
+    def region_outage_missing(self, region: str, mode: str, undo: dict[str, Any]) -> str | None:
+        """The orchestrator reports each region's state (`up`, `kill`, `freeze`)."""
+        states = {r["name"]: r["state"] for r in self._call("GET", f"{self.admin}/regions")["regions"]}
+        if region not in states:
+            raise NothingMatched(f"the local stack has no region {region!r} (its regions: {sorted(states)})")
+        return None if states[region] != "up" else f"region {region} still reports up"

@@ -11,14 +11,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from harness.chaos import actions
+from harness.chaos.errors import ChaosActionFailed
 from harness.chaos.journal import Journal
 from harness.chaos.runner import ChaosRun
 from harness.localstack.testing import StackHandle, eventually
+from harness.targets.base import IstioKind
+from harness.targets.factory import register_target, unregister_target
+from harness.targets.local import LocalTarget
 
 pytestmark = pytest.mark.integration
 
@@ -131,8 +136,9 @@ def test_region_outage_and_rollback(mesh_stack: StackHandle, chaos_config: dict)
     actions.region_outage("eu-west", mode="kill", configuration=chaos_config)
     regions = httpx.get(f"{mesh_stack.state.admin}/regions").json()["regions"]
     assert {r["name"]: r["state"] for r in regions}["eu-west"] == "kill"
-    actions.rollback_all(configuration=chaos_config)
-    eventually(lambda: ready(mesh_stack, "region=eu-west") == ["chat-v1-eu-west-0"], 20, "eu-west back")
+    actions.rollback_all(configuration=chaos_config)  # returns once the region's pods are ready again
+    assert ready(mesh_stack, "region=eu-west") == ["chat-v1-eu-west-0"]
+    assert states(chaos_config) == ["rolled_back"]
 
 
 def test_dry_run_touches_nothing(mesh_stack: StackHandle, chaos_config: dict) -> None:
@@ -146,25 +152,24 @@ def test_dry_run_touches_nothing(mesh_stack: StackHandle, chaos_config: dict) ->
     assert states(chaos_config) == ["dry_run", "dry_run"]
 
 
-def test_fault_confirmation_fails_when_the_injection_silently_does_not_happen(
-        mesh_stack: StackHandle, chaos_config: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chaoslib.exceptions import ActivityFailed
+class DroppingWrites(LocalTarget):
+    """The local stack, but Istio writes are accepted and dropped (as when an
+    admission webhook or a wrong namespace swallows them)."""
 
-    from harness.targets.local import LocalTarget
+    def replace_istio(self, kind: IstioKind, name: str, obj: dict[str, Any],
+                      namespace: str | None = None) -> dict[str, Any]:
+        return obj
 
-    # A target whose writes are accepted and dropped (as when an admission
-    # webhook or a wrong namespace swallows them).
-    monkeypatch.setattr(LocalTarget, "replace_istio", lambda self, kind, name, obj, namespace=None: obj)
-    monkeypatch.setattr(actions, "_confirm", _fast_confirm(actions._confirm))
-    with pytest.raises(ActivityFailed, match="did not take effect"):
-        actions.inject_abort("chat", route="pinned-v1", configuration=chaos_config)
+
+def test_fault_confirmation_fails_when_the_injection_silently_does_not_happen(chaos_config: dict) -> None:
+    register_target("local-dropping-writes", lambda cfg: DroppingWrites.from_stack(cfg["harness_stack"]))
+    try:
+        config = {**chaos_config, "harness_target": "local-dropping-writes", "harness_confirm_timeout_s": 1}
+        with pytest.raises(ChaosActionFailed, match="did not take effect within 1s"):
+            actions.inject_abort("chat", route="pinned-v1", configuration=config)
+    finally:
+        unregister_target("local-dropping-writes")
     assert states(chaos_config) == ["failed"]
-
-
-def _fast_confirm(confirm):  # type: ignore[no-untyped-def]
-    def wrapper(journal, entry, check, timeout=15.0, interval=0.2):  # type: ignore[no-untyped-def]
-        return confirm(journal, entry, check, timeout=1.0, interval=interval)
-    return wrapper
 
 
 # -- run-level guarantees ----------------------------------------------------------------
@@ -181,24 +186,97 @@ def test_exception_in_the_method_still_rolls_back(mesh_stack: StackHandle, tmp_p
     assert ask(mesh_stack, {"x-version": "v1"}).status_code == 200
 
 
-def test_sigint_mid_experiment_rolls_back(mesh_stack: StackHandle, tmp_path: Path) -> None:
-    journal = tmp_path / "j.jsonl"
+def chaos_cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness", "chaos", *args]
+
+
+def start_run(mesh_stack: StackHandle, experiment: str, journal: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(FIXTURES / "chaos")}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "chaos", "run",
-                             str(FIXTURES / "chaos" / "abort-then-wait.yaml"), "--stack", mesh_stack.state.name,
-                             "--journal", str(journal)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(chaos_cli("run", str(FIXTURES / "chaos" / experiment), "--stack", mesh_stack.state.name,
+                                      "--journal", str(journal)),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("moment", ["before-the-fault", "fault-in-place"])
+def test_a_signal_stops_the_run_promptly_rolls_back_and_exits_130(
+        mesh_stack: StackHandle, tmp_path: Path, sig: signal.Signals, moment: str) -> None:
+    import psutil
+
+    journal = tmp_path / "j.jsonl"
+    proc = start_run(mesh_stack, "wait-then-abort.yaml", journal)
     try:
-        eventually(lambda: "confirmed" in [e.state for e in Journal(journal).entries()], 30, "the fault in place")
-        assert ask(mesh_stack, {"x-version": "v1"}).status_code == 503
-        proc.send_signal(signal.SIGINT)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "running against the local target" in first, first
+        if moment == "fault-in-place":
+            eventually(lambda: "confirmed" in [e.state for e in Journal(journal).entries()], 40, "the fault in place")
+            assert ask(mesh_stack, {"x-version": "v1"}).status_code == 503
+        children = psutil.Process(proc.pid).children(recursive=True)
+        sent = time.monotonic()
+        proc.send_signal(sig)
         output, _ = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, output
-    assert [e.state for e in Journal(journal).entries()] == ["rolled_back"]
+            proc.wait()
+    assert proc.returncode == 130, first + output
+    assert stopped_after < 15, f"the run went on for {stopped_after:.1f}s after the signal"  # not the 20 s / 60 s waits
+    assert "interrupted" in output and not any(c.is_running() for c in children)
+    if moment == "before-the-fault":
+        assert not journal.exists() and "fault journal" not in output
+    else:
+        assert [e.state for e in Journal(journal).entries()] == ["rolled_back"]
+        assert f"fault journal: {journal}" in output
+    assert "fault" not in pinned_rule(mesh_stack)
     assert ask(mesh_stack, {"x-version": "v1"}).status_code == 200
+
+
+def test_a_refused_action_fails_the_run(mesh_stack: StackHandle, tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    outcome = ChaosRun(FIXTURES / "chaos" / "kill-too-many.yaml", stack=mesh_stack.state.name,
+                       journal_path=journal).run()
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert outcome.reason == ("action kill-too-many: kill_pods: 3 of the workload's 5 pods is 60%, above the "
+                              "blast-radius cap of 50% (configuration harness_max_blast_percent)")
+    assert outcome.journal_path == "" and not journal.exists()  # nothing was journaled, no path to print
+    assert len(ready(mesh_stack, V1_EAST)) == 2
+
+
+def test_a_failed_confirmation_fails_the_run_and_is_rolled_back(mesh_stack: StackHandle, tmp_path: Path) -> None:
+    register_target("local-dropping-writes", lambda cfg: DroppingWrites.from_stack(cfg["harness_stack"]))
+    experiment = tmp_path / "abort.yaml"
+    experiment.write_text((FIXTURES / "chaos" / "abort-then-boom.yaml").read_text().split("  - type: action\n    name: boom")[0]
+                          + "configuration: {harness_confirm_timeout_s: 1}\n")
+    try:
+        outcome = ChaosRun(experiment, target="local-dropping-writes", stack=mesh_stack.state.name,
+                           journal_path=tmp_path / "j.jsonl").run()
+    finally:
+        unregister_target("local-dropping-writes")
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert "action abort-pinned: inject_abort: the fault did not take effect within 1s" in outcome.reason
+    assert [r["rolled_back"] for r in outcome.rollbacks] == [True]
+
+
+def test_no_running_stack_is_invalid_input(tmp_path: Path) -> None:
+    p = subprocess.run(chaos_cli("run", str(FIXTURES / "chaos" / "kill-one.yaml"), "--stack", "no-such-stack",
+                                 "--journal", str(tmp_path / "j.jsonl")),
+                       capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert p.returncode == 2, p.stdout + p.stderr
+    [line] = p.stderr.strip().splitlines()
+    assert line.startswith("error: --stack: no local stack named 'no-such-stack' is running"), line
+    assert "fault journal" not in p.stdout and not (tmp_path / "j.jsonl").exists()
+
+
+def test_rollback_of_a_file_that_is_not_a_journal_is_an_error(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are not the faults you are looking for\n")
+    p = subprocess.run(chaos_cli("rollback", "--journal", str(notes)), capture_output=True, text=True, timeout=60,
+                       env={**os.environ})
+    assert p.returncode == 2, p.stdout + p.stderr
+    [line] = p.stderr.strip().splitlines()
+    assert f"{notes}:1: --journal: not a fault journal entry" in line, line
 
 
 def test_rollback_replays_a_crashed_runs_journal(mesh_stack: StackHandle, chaos_config: dict) -> None:

@@ -31,6 +31,8 @@ class FakeAPI:
                      self._pod("chat-b", {"app": "llm-chat", "region": "us-west"})]
         self.vs = json.loads(json.dumps(VS))
         self.replicas = {"chat-v1-us-east": 2, "chat-v2-us-east": 1}
+        self.policies: dict[str, dict[str, Any]] = {}
+        self.keep_policies = True  # False: creations are accepted and dropped (an admission webhook)
 
     @staticmethod
     def _pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -51,6 +53,7 @@ class FakeAPI:
         r.add_get("/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/{name}", self.get_vs)
         r.add_put("/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/{name}", self.put_vs)
         r.add_post("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", self.create_np)
+        r.add_get("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}", self.get_np)
         r.add_delete("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}", self.delete_np)
         return app
 
@@ -108,9 +111,19 @@ class FakeAPI:
         return web.json_response(body)
 
     async def create_np(self, request: web.Request) -> web.Response:
-        return web.json_response(await request.json(), status=201)
+        body = await request.json()
+        if self.keep_policies:
+            self.policies[body["metadata"]["name"]] = body
+        return web.json_response(body, status=201)
+
+    async def get_np(self, request: web.Request) -> web.Response:
+        policy = self.policies.get(request.match_info["name"])
+        if policy is None:
+            return web.json_response({"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
+        return web.json_response(policy)
 
     async def delete_np(self, request: web.Request) -> web.Response:
+        self.policies.pop(request.match_info["name"], None)
         return web.json_response({"kind": "Status", "status": "Success"})
 
 
@@ -177,12 +190,24 @@ def test_istio_objects_through_the_custom_objects_api(api) -> None:  # type: ign
     assert put["body"]["spec"]["http"][0]["fault"]["abort"]["httpStatus"] == 503
 
 
-def test_inject_abort_and_rollback_on_kubernetes(api, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def kube_config(api, tmp_path) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """A chaos configuration whose target is the driver talking to the fake API."""
+    from harness.targets.factory import register_target, unregister_target
+
+    register_target("kube-fake-api", lambda cfg: api[1])
+    try:
+        yield {"harness_target": "kube-fake-api", "harness_journal": str(tmp_path / "j.jsonl"),
+               "harness_confirm_timeout_s": 1, "harness_poll_interval_s": 0.05}
+    finally:
+        unregister_target("kube-fake-api")
+
+
+def test_inject_abort_and_rollback_on_kubernetes(api, kube_config) -> None:  # type: ignore[no-untyped-def]
     from harness.chaos import actions
 
-    fake, target = api
-    monkeypatch.setattr(actions, "get_target", lambda configuration: target)
-    config = {"harness_target": "kube", "harness_journal": str(tmp_path / "j.jsonl")}
+    fake, _ = api
+    config = kube_config
     actions.inject_abort("llm-chat", http_status=500, percentage=25, route="default", configuration=config)
     assert fake.vs["spec"]["http"][0]["fault"] == {"abort": {"httpStatus": 500, "percentage": {"value": 25.0}}}
     actions.rollback_all(configuration=config)
@@ -212,6 +237,30 @@ def test_region_blackhole_is_a_deny_all_network_policy(api) -> None:  # type: ig
     target.region_up("us-west", undo)
     [delete] = calls(fake, "DELETE")
     assert delete["path"].endswith("/networkpolicies/harness-blackhole-us-west")
+
+
+def test_region_blackhole_action_confirms_the_policy_exists_and_removes_it(api, kube_config) -> None:  # type: ignore[no-untyped-def]
+    from harness.chaos import actions
+
+    fake, _ = api
+    actions.region_outage("us-west", mode="blackhole", configuration=kube_config)
+    assert list(fake.policies) == ["harness-blackhole-us-west"]
+    assert any(r["method"] == "GET" and r["path"].endswith("/networkpolicies/harness-blackhole-us-west")
+               for r in fake.requests)
+    actions.rollback_all(configuration=kube_config)
+    assert fake.policies == {}
+
+
+def test_region_blackhole_whose_policy_never_appears_fails(api, kube_config) -> None:  # type: ignore[no-untyped-def]
+    from harness.chaos import actions
+    from harness.chaos.errors import ChaosActionFailed
+    from harness.chaos.journal import Journal
+
+    fake, _ = api
+    fake.keep_policies = False
+    with pytest.raises(ChaosActionFailed, match="NetworkPolicy llm/harness-blackhole-us-west does not exist"):
+        actions.region_outage("us-west", mode="blackhole", configuration=kube_config)
+    assert [e.state for e in Journal(kube_config["harness_journal"]).entries()] == ["failed"]
 
 
 def test_engine_simulator_faults_are_not_offered_on_a_cluster(api) -> None:  # type: ignore[no-untyped-def]
