@@ -7,12 +7,21 @@ anything starts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.diagnostics import ConfigError, Diagnostic, from_validation_error
 from harness.durations import parse_duration
@@ -126,6 +135,15 @@ class Topology(_Model):
     hpas: list[HPA] = Field(default_factory=list)
     readiness_probe: ReadinessProbe = Field(default_factory=lambda: ReadinessProbe.model_validate({}), alias="readinessProbe")
     restart_backoff: RestartBackoff = Field(default_factory=lambda: RestartBackoff.model_validate({}), alias="restartBackoff")
+    # the Istio release whose version-dependent defaults the local mesh follows
+    istio_version: str = Field("1.30", alias="istioVersion")
+
+    @field_validator("istio_version")
+    @classmethod
+    def _istio_version(cls, v: str) -> str:
+        if not re.fullmatch(r"1\.\d+", v):
+            raise ValueError(f"istioVersion is '1.<minor>', e.g. '1.30', not {v!r}")
+        return v
 
     def deployment(self, name: str) -> Deployment:
         for d in self.deployments:

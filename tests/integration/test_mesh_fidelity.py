@@ -5,10 +5,12 @@ follows (docs/mesh-proxy.md, "Fidelity"). Run against the mesh fixture stack."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.localstack.testing import StackHandle, eventually
 
@@ -23,8 +25,8 @@ def client(mesh_stack: StackHandle) -> Iterator[httpx.Client]:
         yield c
 
 
-def ask(client: httpx.Client, headers: dict[str, str]) -> httpx.Response:
-    return client.post("/v1/chat/completions", json=CHAT, headers=headers)
+def ask(client: httpx.Client, headers: dict[str, str], **body: object) -> httpx.Response:
+    return client.post("/v1/chat/completions", json={**CHAT, **body}, headers=headers)
 
 
 def served_by(resp: httpx.Response) -> dict[str, str]:
@@ -85,8 +87,7 @@ def test_http2_max_requests_overflows_instead_of_queueing(mesh_stack: StackHandl
     assert httpx.patch(f"{admin}{DR_URL}/narrow", json=limits).status_code == 200
     try:
         with cf.ThreadPoolExecutor(1) as pool:
-            first = pool.submit(lambda: client.post("/v1/chat/completions", json={**CHAT, "max_tokens": 200},
-                                                    headers={"x-test": "narrow"}))
+            first = pool.submit(ask, client, {"x-test": "narrow"}, max_tokens=200)
             eventually(lambda: narrow_active(admin) == 1 or first.done(), 10, "the first request to be active")
             second = ask(client, {"x-test": "narrow"})
             assert first.result().status_code == 200
@@ -99,3 +100,27 @@ def test_http2_max_requests_overflows_instead_of_queueing(mesh_stack: StackHandl
 def narrow_active(admin: str) -> int:
     clusters = httpx.get(f"{admin}/clusters").json()["clusters"]
     return int(next(c for c in clusters if c["name"].startswith("outbound|8000||narrow"))["active"])
+
+
+# -- 6. fault injection keeps the rule's timeout and retries ------------------------------------
+
+def requests_total(admin: str, **labels: str) -> float:
+    families = text_string_to_metric_families(httpx.get(f"{admin}/metrics").text)
+    return sum(s.value for f in families for s in f.samples
+               if s.name == "istio_requests_total" and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_a_faulted_rule_keeps_its_timeout_which_starts_after_the_delay(mesh_stack: StackHandle,
+                                                                       client: httpx.Client) -> None:
+    """pilot route.go `TranslateRoute` keeps `timeout` and `retries` on a rule with
+    `fault` (the fault filter runs before Envoy's router, so an abort is never
+    retried and the route timeout starts after a delay). The delayed request is
+    flagged DI besides UT."""
+    admin = mesh_stack.state.mesh_admin
+    before = requests_total(admin, response_code="504", response_flags="UT,DI")
+    started = time.monotonic()
+    r = ask(client, {"x-test": "delayed-timeout"}, max_tokens=500)  # 500 steps of 5 ms
+    elapsed = time.monotonic() - started
+    assert (r.status_code, r.text) == (504, "upstream request timeout")
+    assert elapsed >= 0.5  # 0.2 s delay, then the 0.3 s route timeout
+    assert requests_total(admin, response_code="504", response_flags="UT,DI") == before + 1

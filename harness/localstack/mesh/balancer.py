@@ -226,11 +226,11 @@ class ClusterBalancer:
             level = self.endpoints()
         else:
             healthy_levels = [[ep for ep in lvl if ep.pod not in ejected] for lvl in self.levels]
-            loads = priority_loads([(len(h), len(lvl)) for h, lvl in zip(healthy_levels, self.levels)])
+            loads = priority_loads([(len(h), len(lvl)) for h, lvl in zip(healthy_levels, self.levels, strict=True)])
             if not any(loads):
                 return None
             x, level = self._priority_draw(rng, hash_key), healthy_levels[-1]
-            for share, lvl in zip(loads, healthy_levels):
+            for share, lvl in zip(loads, healthy_levels, strict=True):
                 if x < share and lvl:
                     level = lvl
                     break

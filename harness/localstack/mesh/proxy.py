@@ -32,6 +32,7 @@ from harness.localstack.mesh.replies import (
     LocalReply,
     direct_reply,
     fault_abort,
+    join_flags,
     redirect_reply,
     upstream_failure,
 )
@@ -88,6 +89,7 @@ class _Leg:
     response_ops: tuple[HeaderOperations | None, ...]
     started: float
     hash_key: str | None
+    fault_flags: str  # "DI" when the fault filter delayed the request
     tried: set[str] = field(default_factory=set)
     retries_held: int = 0  # slots of the cluster's maxRetries budget this request holds
 
@@ -118,44 +120,48 @@ class MeshProxy:
         if selected is None:
             return self._reply(NO_ROUTE, here, started)
         _, rule = selected
+        # Envoy's fault filter runs before the router: an abort is a local reply
+        # the router never sees (so never retried), and the route timeout only
+        # starts once a delay is over.
+        delayed = ""
         if rule.fault is not None:
             draw = fault_draw(rule.fault, self.rng)
             if draw.delay_s:
+                delayed = "DI"
                 await asyncio.sleep(draw.delay_s)
             if draw.abort_status is not None:
-                return self._reply(fault_abort(draw.abort_status), here, started)
+                return self._reply(fault_abort(draw.abort_status), here, started, delayed)
         if rule.redirect is not None:
             return self._reply(redirect_reply(rule.redirect, request.host, request.path_qs, _listener_port(request)),
                                here, started)
         if rule.directResponse is not None:
             return self._reply(direct_reply(rule.directResponse), here, started)
-        return await self._route(request, rule, view, body, table, started)
+        return await self._route(request, rule, view, body, table, started, delayed)
 
     async def _route(self, request: web.Request, rule: HTTPRoute, view: RequestView, body: bytes,
-                     table: RoutingTable, started: float) -> web.StreamResponse:
+                     table: RoutingTable, started: float, delayed: str) -> web.StreamResponse:
         """A rule's `route` action: pick a destination, mirror, forward."""
         dest = pick_destination(rule.route or [], self.rng)
         self._mirror(rule, request, body, table)
         cluster = table.cluster(dest.destination.host, dest.destination.subset)
         service = Destination(dest.destination.host.split(".")[0], table.topology.namespace)
         if cluster is None:
-            return self._reply(NO_CLUSTER, service, started)
+            return self._reply(NO_CLUSTER, service, started, delayed)
         headers = _forwardable(request.headers)
         headers["host"] = dest.destination.host
         headers.setdefault("x-request-id", str(uuid.uuid4()))
         headers["x-forwarded-for"] = request.remote or "127.0.0.1"
         _apply_ops(headers, _ops(rule.headers, "request"))
         _apply_ops(headers, _ops(dest.headers, "request"))
-        # Istio: a route with fault injection runs without its timeout and retries.
-        faulted = rule.fault is not None
-        timeout = None if faulted else seconds(rule.timeout)
+        # pilot's TranslateRoute keeps a faulted rule's timeout and retries
+        timeout = seconds(rule.timeout)
         hash_key = cluster.balancer.policy.hash_key(
             view.headers, _cookies(view.headers.get("cookie")), request.remote or "", dict(view.query))
         hashes = len(rule.route or []) == 1 and route_hashes(table.config, cluster.host, cluster.subset)
         leg = _Leg(request, cluster, service, headers, body,
-                   RetryPolicy(attempts=0) if faulted else RetryPolicy.from_route(rule.retries, hashes),
+                   RetryPolicy.from_route(rule.retries, hashes, table.istio),
                    None if timeout is None else self.clock() + timeout,
-                   (_ops(rule.headers, "response"), _ops(dest.headers, "response")), started, hash_key)
+                   (_ops(rule.headers, "response"), _ops(dest.headers, "response")), started, hash_key, delayed)
         return await self._forward(leg)
 
     # -- upstream with retries -----------------------------------------------
@@ -171,10 +177,10 @@ class MeshProxy:
                     avoid=leg.tried if leg.policy.ignore_previous_hosts else frozenset(),
                     panic=leg.cluster.panic(ejected))
                 if ep is None:
-                    return self._reply(NO_HEALTHY, leg.service, leg.started)
+                    return self._reply(NO_HEALTHY, leg.service, leg.started, leg.fault_flags)
                 answer = await self._attempt(leg, ep, attempt)
                 if isinstance(answer, LocalReply):
-                    return self._reply(answer, self._dest(leg.service, ep), leg.started)
+                    return self._reply(answer, self._dest(leg.service, ep), leg.started, leg.fault_flags)
                 if answer is not None:
                     return answer
                 self.telemetry.retries.labels(leg.cluster.name).inc()
@@ -302,7 +308,7 @@ class MeshProxy:
             return resp
         finally:
             upstream.close()
-            self.telemetry.record(self._dest(leg.service, ep), upstream.status, flags,
+            self.telemetry.record(self._dest(leg.service, ep), upstream.status, join_flags(flags, leg.fault_flags),
                                   (time.perf_counter() - leg.started) * 1000)
 
     # -- mirroring -----------------------------------------------------------
@@ -356,8 +362,9 @@ class MeshProxy:
         return Destination(service.service, service.namespace, ep.workload, ep.label("version") or UNKNOWN,
                            ep.label("app") or UNKNOWN, ep.region or UNKNOWN)
 
-    def _reply(self, reply: LocalReply, dest: Destination, started: float) -> web.Response:
-        self.telemetry.record(dest, reply.status, reply.flags, (time.perf_counter() - started) * 1000)
+    def _reply(self, reply: LocalReply, dest: Destination, started: float, fault_flags: str = "") -> web.Response:
+        self.telemetry.record(dest, reply.status, join_flags(reply.flags, fault_flags),
+                              (time.perf_counter() - started) * 1000)
         return web.Response(status=reply.status, body=reply.body, headers=CIMultiDict(reply.headers))
 
 

@@ -11,10 +11,14 @@ from harness.istio.virtual_service import HTTPDirectResponse, HTTPRedirect
 from harness.localstack.mesh.retry import Failure
 
 __all__ = ["LocalReply", "NO_ROUTE", "NO_HEALTHY", "NO_CLUSTER", "TIMEOUT", "OVERFLOW", "CONNECT_FAILURE",
-           "fault_abort", "redirect_reply", "direct_reply", "upstream_failure"]
+           "fault_abort", "redirect_reply", "direct_reply", "upstream_failure", "join_flags"]
 
 CONNECT_FAILURE = "upstream connect error or disconnect/reset before headers. {retried}reset reason: {reason}"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# the order in which Envoy prints response flags (stream_info utility.h ALL_RESPONSE_STRINGS_FLAGS)
+_FLAG_ORDER = {f: i for i, f in enumerate(
+    ("LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI",
+     "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR"))}
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,13 @@ NO_CLUSTER = LocalReply.text(503, "no healthy upstream", "NC")
 TIMEOUT = LocalReply.text(504, "upstream request timeout", "UT")
 OVERFLOW = LocalReply.text(503, CONNECT_FAILURE.format(retried="", reason="overflow"), "UO",
                            ("x-envoy-overloaded", "true"))
+
+
+def join_flags(*flags: str) -> str:
+    """Envoy's response-flags string: every flag set, comma-separated, in
+    Envoy's fixed order ("" when none)."""
+    parts = {p for f in flags if f for p in f.split(",")}
+    return ",".join(sorted(parts, key=lambda p: _FLAG_ORDER.get(p, len(_FLAG_ORDER))))
 
 
 def fault_abort(status: int) -> LocalReply:
@@ -81,6 +92,7 @@ def upstream_failure(failure: Failure, retried: bool) -> LocalReply:
     if failure is Failure.PER_TRY_TIMEOUT:
         return TIMEOUT
     reason = "connection failure" if failure is Failure.CONNECT else "connection termination"
-    flags = "URX" if retried else ("UF" if failure is Failure.CONNECT else "UC")
+    # Envoy's router keeps the last reset's flag and adds URX when retries ran out
+    flags = join_flags("UF" if failure is Failure.CONNECT else "UC", "URX" if retried else "")
     return LocalReply.text(503, CONNECT_FAILURE.format(retried="retried and the latest " if retried else "",
                                                         reason=reason), flags)

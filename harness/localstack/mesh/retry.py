@@ -9,7 +9,7 @@ from enum import Enum
 from harness.istio.base import seconds
 from harness.istio.virtual_service import HTTPFaultInjection, HTTPRetry
 
-__all__ = ["Failure", "RetryPolicy", "DEFAULT_RETRY_ON", "fault_draw", "FaultDraw"]
+__all__ = ["Failure", "RetryPolicy", "DEFAULT_RETRY_ON", "fault_draw", "FaultDraw", "IstioVersion", "ISTIO"]
 
 # Istio's policy when a route has no `retries` (route/retry/retry.go).
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
@@ -18,6 +18,26 @@ KNOWN_POLICIES = {"5xx", "gateway-error", "reset", "reset-before-request", "conn
                   "retriable-4xx", "retriable-status-codes", "retriable-headers", "envoy-ratelimited",
                   "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal", "resource-exhausted",
                   "unavailable"}
+
+
+@dataclass(frozen=True)
+class IstioVersion:
+    """The Istio release whose version-dependent defaults the mesh follows."""
+
+    minor: int  # 1.<minor>
+
+    @classmethod
+    def parse(cls, text: str) -> IstioVersion:
+        major, _, minor = text.partition(".")
+        if major != "1" or not minor.isdigit():
+            raise ValueError(f"an Istio version is '1.<minor>', e.g. '1.30', not {text!r}")
+        return cls(int(minor))
+
+    def __str__(self) -> str:
+        return f"1.{self.minor}"
+
+
+ISTIO = IstioVersion(30)  # the release the double follows by default
 
 
 class Failure(Enum):
@@ -39,13 +59,22 @@ class RetryPolicy:
     backoff_base: float = 0.025
 
     @classmethod
-    def from_route(cls, retries: HTTPRetry | None, consistent_hash: bool = False) -> RetryPolicy:
-        """Pilot's retry.ConvertPolicy. `consistent_hash`: the route has one
-        destination and it hashes; since Istio 1.23 such a route gets no
-        previous-hosts predicate unless retryIgnorePreviousHosts asks for it,
-        so Envoy's ring hash picks the same host again."""
+    def from_route(cls, retries: HTTPRetry | None, consistent_hash: bool = False,
+                   istio: IstioVersion = ISTIO) -> RetryPolicy:
+        """Pilot's retry.ConvertPolicy for the given Istio version.
+        `consistent_hash`: the route has one destination and it hashes; since
+        1.23 such a route gets no previous-hosts predicate (so Envoy's ring
+        hash picks the same host again), and since 1.26 `retryIgnorePreviousHosts`
+        overrides that either way. Before 1.24 the default policy also retries
+        a 503 response."""
+        predicate = not (consistent_hash and istio.minor >= 23)
+        if retries is not None and retries.retryIgnorePreviousHosts is not None and istio.minor >= 26:
+            predicate = retries.retryIgnorePreviousHosts
+        default_codes = frozenset({503}) if istio.minor < 24 else frozenset()
         if retries is None:
-            return cls(ignore_previous_hosts=not consistent_hash)
+            return cls(codes=default_codes, ignore_previous_hosts=predicate)
+        if retries.attempts <= 0:
+            return cls(attempts=0, retry_on=frozenset())  # an explicit "no retry policy"
         policies, codes = set(), set()
         for part in (retries.retryOn or "").split(","):
             part = part.strip()
@@ -56,13 +85,12 @@ class RetryPolicy:
                 policies.add("retriable-status-codes")
             else:
                 policies.add(part)
-        # Istio: retryOn unset with attempts > 0 gets the default conditions
-        if not policies and retries.attempts > 0:
-            policies = set(DEFAULT_RETRY_ON.split(","))
+        if not policies:  # retryOn unset: the default conditions (and codes) stay
+            policies, codes = set(DEFAULT_RETRY_ON.split(",")), set(default_codes)
+        if istio.minor < 23:
+            policies.discard("reset-before-request")  # unknown to pilot before 1.23
         return cls(attempts=retries.attempts, retry_on=frozenset(policies), codes=frozenset(codes),
-                   per_try_timeout=seconds(retries.perTryTimeout),
-                   ignore_previous_hosts=(not consistent_hash if retries.retryIgnorePreviousHosts is None
-                                          else retries.retryIgnorePreviousHosts),
+                   per_try_timeout=seconds(retries.perTryTimeout), ignore_previous_hosts=predicate,
                    backoff_base=seconds(retries.backoff, 0.025) or 0.025)
 
     def retriable_failure(self, failure: Failure) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from harness.istio.base import seconds
@@ -26,6 +27,7 @@ from harness.localstack.mesh.balancer import (
 )
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
+from harness.localstack.mesh.retry import IstioVersion
 from harness.localstack.topology import Topology
 
 __all__ = ["Cluster", "RoutingTable", "cluster_name", "endpoints_from_pods", "route_hashes"]
@@ -121,6 +123,10 @@ class RoutingTable:
     client_region: str
     clusters: dict[tuple[str, str | None], Cluster] = field(default_factory=dict)
     pods: list[dict[str, Any]] = field(default_factory=list)
+
+    @cached_property
+    def istio(self) -> IstioVersion:
+        return IstioVersion.parse(self.topology.istio_version)
 
     def service_selector(self, host: str) -> dict[str, str] | None:
         for s in self.topology.services:

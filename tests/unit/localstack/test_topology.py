@@ -105,3 +105,10 @@ def test_errors_carry_the_line(tmp_path: Path) -> None:
     [line] = errors(path)
     lineno = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "chat-v9" in text)
     assert line.startswith(f"error: {path}:{lineno}: hpas[0].deployment")
+
+
+def test_istio_version_defaults_to_the_followed_release_and_is_checked(tmp_path: Path) -> None:
+    assert load_topology().istio_version == "1.30"
+    path = write(tmp_path, lambda d: d.update(istioVersion="1.x"))
+    [line] = errors(path)
+    assert "istioVersion" in line and "'1.<minor>'" in line

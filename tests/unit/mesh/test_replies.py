@@ -12,7 +12,7 @@ import pytest
 
 from harness.istio.virtual_service import HTTPDirectResponse, HTTPRedirect, HTTPRoute
 from harness.localstack.mesh.proxy import attempt_limit
-from harness.localstack.mesh.replies import direct_reply, redirect_reply, upstream_failure
+from harness.localstack.mesh.replies import direct_reply, join_flags, redirect_reply, upstream_failure
 from harness.localstack.mesh.retry import Failure
 
 
@@ -87,7 +87,7 @@ def test_upstream_failure_replies():
     assert upstream_failure(Failure.CONNECT, retried=False).flags == "UF"
     assert upstream_failure(Failure.RESET, retried=False).flags == "UC"
     retried = upstream_failure(Failure.CONNECT, retried=True)
-    assert retried.flags == "URX" and b"retried and the latest reset reason: connection failure" in retried.body
+    assert retried.flags == "UF,URX" and b"retried and the latest reset reason: connection failure" in retried.body
     assert upstream_failure(Failure.PER_TRY_TIMEOUT, retried=True).status == 504
 
 
@@ -96,3 +96,11 @@ def test_attempt_limit_is_the_tighter_timeout():
     assert attempt_limit(1.0, None) == (1.0, False)
     assert attempt_limit(1.0, 0.5) == (0.5, True)  # the route timeout ends the request
     assert attempt_limit(0.5, 1.0) == (0.5, False)  # the per-try timeout ends this try
+
+
+def test_flags_join_in_envoys_order():
+    """Envoy prints every response flag set, comma-separated, in its fixed order."""
+    assert join_flags("UT", "DI") == "UT,DI"
+    assert join_flags("FI", "DI") == "DI,FI"
+    assert join_flags("UC", "URX") == "UC,URX"
+    assert join_flags("", "") == ""

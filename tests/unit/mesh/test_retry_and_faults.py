@@ -10,7 +10,7 @@ import random
 import pytest
 
 from harness.istio.virtual_service import HTTPFaultInjection, HTTPRetry
-from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
+from harness.localstack.mesh.retry import Failure, IstioVersion, RetryPolicy, fault_draw
 
 
 def policy(**retries) -> RetryPolicy:
@@ -218,3 +218,38 @@ def test_retry_ignore_previous_hosts_overrides_the_hash_default():
     off = HTTPRetry.model_validate({"attempts": 2, "retryIgnorePreviousHosts": False})
     assert RetryPolicy.from_route(on, consistent_hash=True).ignore_previous_hosts is True
     assert RetryPolicy.from_route(off, consistent_hash=False).ignore_previous_hosts is False
+
+
+
+# -- version-dependent defaults ------------------------------------------------------------
+
+def test_before_1_24_the_default_policy_retries_a_503():
+    """retry.go before istio#52111 (1.24): the default policy carries
+    RetriableStatusCodes [503]; from 1.24 it has none."""
+    assert RetryPolicy.from_route(None, istio=IstioVersion(23)).retriable_status(503, {})
+    assert not RetryPolicy.from_route(None, istio=IstioVersion(24)).retriable_status(503, {})
+    unset_retry_on = HTTPRetry.model_validate({"attempts": 3})
+    assert RetryPolicy.from_route(unset_retry_on, istio=IstioVersion(23)).retriable_status(503, {})
+
+
+def test_previous_hosts_predicate_by_version():
+    """Before 1.23 every route gets the previous-hosts predicate; 1.23-1.25 drop it
+    for hashing routes whatever the VirtualService says; from 1.26
+    `retryIgnorePreviousHosts` is honoured (istio#55239)."""
+    explicit = HTTPRetry.model_validate({"attempts": 2, "retryIgnorePreviousHosts": True})
+    assert RetryPolicy.from_route(None, True, IstioVersion(22)).ignore_previous_hosts is True
+    assert RetryPolicy.from_route(explicit, True, IstioVersion(25)).ignore_previous_hosts is False
+    assert RetryPolicy.from_route(explicit, True, IstioVersion(26)).ignore_previous_hosts is True
+
+
+def test_reset_before_request_needs_1_23():
+    """pilot accepts `reset-before-request` from 1.23 (istio#52032)."""
+    rbr = HTTPRetry.model_validate({"attempts": 2, "retryOn": "reset-before-request"})
+    assert RetryPolicy.from_route(rbr, istio=IstioVersion(23)).retriable_failure(Failure.CONNECT)
+    assert not RetryPolicy.from_route(rbr, istio=IstioVersion(22)).retriable_failure(Failure.CONNECT)
+
+
+@pytest.mark.parametrize("text", ["2.0", "1.x", "1", "1.30.1"])
+def test_istio_version_text_is_1_dot_minor(text):
+    with pytest.raises(ValueError, match="1.<minor>"):
+        IstioVersion.parse(text)
