@@ -50,7 +50,7 @@ class MeshTelemetry:
         self.retries = Counter("envoy_cluster_upstream_rq_retry", "Retried requests.", ["cluster_name"], registry=r)
         self.healthy = Gauge("envoy_cluster_membership_healthy", "Healthy endpoints.", ["cluster_name"], registry=r)
         self.total = Gauge("envoy_cluster_membership_total", "Endpoints.", ["cluster_name"], registry=r)
-        self._children: dict[tuple, tuple] = {}
+        self._children: dict[tuple[Destination, int, str], tuple[Counter, Histogram]] = {}
 
     def record(self, dest: Destination, code: int, flags: str, duration_ms: float) -> None:
         key = (dest, code, flags)
@@ -60,7 +60,7 @@ class MeshTelemetry:
             labels = dict(zip(REQUEST_LABELS, (
                 "source", self.source[0], self.source[1], self.source[2], fqdn, dest.service, dest.namespace,
                 dest.workload, dest.namespace if dest.workload != UNKNOWN else UNKNOWN, dest.version, dest.app,
-                dest.app, dest.region, "http", str(code), flags or "-", "unknown")))
+                dest.app, dest.region, "http", str(code), flags or "-", "unknown"), strict=True))
             pair = self._children[key] = (self.requests.labels(**labels), self.duration.labels(**labels))
         pair[0].inc()
         pair[1].observe(duration_ms)
