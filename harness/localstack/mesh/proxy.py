@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from harness.istio.base import seconds
+from harness.istio.hosts import short_host
 from harness.istio.virtual_service import HeaderOperations, Headers, HTTPRoute
 from harness.localstack.mesh.balancer import Endpoint
 from harness.localstack.mesh.matching import RequestView, pick_destination, select_rule, virtual_service_for
@@ -144,7 +145,7 @@ class MeshProxy:
         dest = pick_destination(rule.route or [], self.rng)
         self._mirror(rule, request, body, table)
         cluster = table.cluster(dest.destination.host, dest.destination.subset)
-        service = Destination(dest.destination.host.split(".")[0], table.topology.namespace)
+        service = Destination(short_host(dest.destination.host), table.topology.namespace)
         if cluster is None:
             return self._reply(NO_CLUSTER, service, started, delayed)
         headers = _forwardable(request.headers)
@@ -330,7 +331,7 @@ class MeshProxy:
             authority = request.headers.get("host", dest.host).split(":")[0]
             headers["host"] = f"{authority}-shadow"  # as Envoy marks a shadowed request
             task = asyncio.create_task(self._send_mirror(cluster, request.method, request.path_qs, headers, body,
-                                                         Destination(dest.host.split(".")[0],
+                                                         Destination(short_host(dest.host),
                                                                      table.topology.namespace)))
             self._mirrors.add(task)
             task.add_done_callback(self._mirrors.discard)

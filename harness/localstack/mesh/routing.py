@@ -29,6 +29,7 @@ from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
 from harness.localstack.mesh.retry import IstioVersion
 from harness.localstack.topology import Topology
+from harness.selectors import LabelSelector
 
 __all__ = ["Cluster", "RoutingTable", "cluster_name", "endpoints_from_pods", "route_hashes"]
 
@@ -155,9 +156,8 @@ class RoutingTable:
 
     def _assign(self, c: Cluster) -> None:
         selector = self.service_selector(c.host) or {}
-        wanted = {**selector, **c.subset_labels}
-        eps = [ep for ep, labels in endpoints_from_pods(self.pods)
-               if all(labels.get(k) == v for k, v in wanted.items())]
+        wanted = LabelSelector.from_labels({**selector, **c.subset_labels})
+        eps = [ep for ep, labels in endpoints_from_pods(self.pods) if wanted.matches(labels)]
         lb = c.policy.loadBalancer if c.policy else None
         levels = assign_priorities(eps, lb.localityLbSetting if lb else None, c.outlier is not None,
                                    self.client_region)
