@@ -246,7 +246,11 @@ def lint(config: MeshConfig, registry: ServiceRegistry | None = None) -> list[Di
         at = _Findings(config, dr)
         out += _api_version(dr, at) + _traffic_policy_fields(dr, at)
     for se in config.service_entries:
-        out += _api_version(se, _Findings(config, se))
+        at = _Findings(config, se)
+        out += _api_version(se, at)
+        out.append(at(rules.NOT_EMULATED, ("spec", "hosts"), "ServiceEntry hosts are valid destinations, but the "
+                      "local proxy reaches no external host: routes to them answer 503 there",
+                      "test the external fallback on a cluster"))
     out += _destination_rule_conflicts(config, registry)
     out += _destination_checks(config, registry)
     out += _subset_pods(config, registry)

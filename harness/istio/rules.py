@@ -51,7 +51,7 @@ DUPLICATE_NAME = _rule(
     "duplicate-name", "error", "no two objects of one kind share a name in one namespace",
     "the second apply overwrites the first; one of the two silently disappears")
 KIND_NOT_EMULATED = _rule(
-    "kind-not-emulated", "warning", "the kind is one the local proxy reads (VirtualService, DestinationRule, "
+    "kind-not-emulated", "warning", "the kind is one the harness reads (VirtualService, DestinationRule, "
     "ServiceEntry; Gateway is played by the local gateway)",
     "a local run would pass without the object's effect, which a cluster applies")
 
@@ -66,7 +66,7 @@ DEPRECATED_FIELD = _rule(
     "consecutive 5xx applies)")
 NOT_EMULATED = _rule(
     "not-emulated", "warning", "no setting the local proxy ignores: delegate, rewrite, corsPolicy, tcp/tls "
-    "routes, portLevelSettings",
+    "routes, portLevelSettings, ServiceEntry (the local proxy reaches no external host)",
     "the setting is valid Istio and applies on a cluster; a local run would not show it")
 FAILOVER_WITHOUT_OUTLIER_DETECTION = _rule(
     "failover-without-outlier-detection", "warning", "a traffic policy with locality failover also has "
