@@ -135,6 +135,7 @@ def ui(
     web_port: int = typer.Option(8089, "--web-port"),
     users: int = typer.Option(10, "--users", "-u"),
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r"),
+    records: Path | None = typer.Option(None, "--records", help="also append every request's RequestRecord to this JSON-lines file"),
 ) -> None:
     """Open Locust's web UI on a profile (TTFT, TPOT and ITL rows, an LLM tab with charts).
     Ctrl-C, SIGINT or SIGTERM stop it (exit 130)."""
@@ -142,6 +143,8 @@ def ui(
     target = host or default_host(stack)
     cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--host", target, "--web-host", "127.0.0.1",
            "--web-port", str(web_port), "-u", str(users), "-r", str(spawn_rate)]
+    if records is not None:
+        cmd += ["--records", str(records)]
     out.print(f"Locust UI on http://127.0.0.1:{web_port} (target {target}); Ctrl-C stops it")
     proc = subprocess.Popen(cmd, start_new_session=True)
 

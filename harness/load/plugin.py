@@ -1,27 +1,31 @@
 """What every locustfile using `harness.load` gets, through Locust's event
 hooks: a RequestRecord sink (`--records FILE`, JSON lines), CI thresholds
-that set the exit code, and an "LLM" tab in the web UI.
+that set the exit code, the LLM figures over time (`<csv prefix>_llm_history.csv`
+with `--csv`) and an "LLM" tab in the web UI (`harness.load.llm_tab`).
 
 Imported by `harness.load.users`, so a plain `locust -f profile.py` has it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections import deque
 from itertools import islice
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+import gevent
 from locust import events
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
 from harness.load.records import RequestRecord
 from harness.load.thresholds import Thresholds, evaluate, threshold_flags
+from harness.load.timeline import INTERVAL_S, Timeline, points_csv
 from harness.stats import percentile
 
-__all__ = ["RecordSink", "SINK", "log_token_timings"]
+__all__ = ["RecordSink", "SINK", "TIMELINE", "log_token_timings", "UI_WINDOW"]
 
 log = logging.getLogger("harness.load")
 THRESHOLD_EXIT_CODE = 3
@@ -36,7 +40,7 @@ class RecordSink:
         self.records: deque[RequestRecord] = deque(maxlen=keep)
         self.finished_at: deque[float] = deque(maxlen=keep)
         self.started = time.monotonic()
-        self._file = None
+        self._file: IO[str] | None = None
 
     def open(self, path: str | None) -> None:
         if path:
@@ -64,8 +68,8 @@ class RecordSink:
         by_name: dict[str, list[tuple[float, RequestRecord]]] = {}
         # the most recent requests only: the UI polls every few seconds and a long
         # run holds far too many inter-token gaps to sort each time
-        recent = islice(zip(self.finished_at, self.records), max(0, len(self.records) - UI_WINDOW), None)
-        for t, r in recent:
+        newest = islice(zip(self.finished_at, self.records, strict=True), max(0, len(self.records) - UI_WINDOW), None)
+        for t, r in newest:
             name = f"{r.api}{' stream' if r.stream else ''} [{r.scenario}]"
             by_name.setdefault(name, []).append((t, r))
         rows = []
@@ -73,7 +77,7 @@ class RecordSink:
             ok = [r for _, r in items if r.ok]
             ttft = [r.ttft_s * 1000 for r in ok if r.ttft_s is not None]
             itl = [g * 1000 for r in ok for g in r.itl_s]
-            recent = sum(r.output_tokens or 0 for t, r in items if r.ok and now - t <= window_s)
+            tokens = sum(r.output_tokens or 0 for t, r in items if r.ok and now - t <= window_s)
             span = min(window_s, max(1e-9, now - self.started))
 
             def fmt(v: float) -> str:
@@ -82,11 +86,12 @@ class RecordSink:
             rows.append({"name": name, "requests": len(items), "failures": len(items) - len(ok),
                          "ttft_p50": fmt(percentile(ttft, 0.5)), "ttft_p95": fmt(percentile(ttft, 0.95)),
                          "ttft_p99": fmt(percentile(ttft, 0.99)), "itl_p50": fmt(percentile(itl, 0.5)),
-                         "itl_p99": fmt(percentile(itl, 0.99)), "tokens_per_s": f"{recent / span:.0f}"})
+                         "itl_p99": fmt(percentile(itl, 0.99)), "tokens_per_s": f"{tokens / span:.0f}"})
         return rows
 
 
 SINK = RecordSink()
+TIMELINE = Timeline()
 
 
 def log_token_timings(stats: Any, name: str, rec: RequestRecord, itl_rows: str = "each") -> None:
@@ -110,7 +115,6 @@ def log_token_timings(stats: Any, name: str, rec: RequestRecord, itl_rows: str =
         stats.get(name, "ITL").log(1000 * sum(rec.itl_s) / len(rec.itl_s), 0)
 
 
-@events.init_command_line_parser.add_listener
 def _options(parser: Any, **_: Any) -> None:
     group = parser.add_argument_group("harness LLM load")
     group.add_argument("--records", default="", help="append one JSON RequestRecord per request to this file")
@@ -119,33 +123,48 @@ def _options(parser: Any, **_: Any) -> None:
 
 
 def _thresholds(options: Any) -> Thresholds:
-    return Thresholds(**{f.name: getattr(options, f.name, None) for f in threshold_flags()})
+    limits: dict[str, Any] = {f.name: getattr(options, f.name, None) for f in threshold_flags()}
+    return Thresholds(**limits)
 
 
-@events.init.add_listener
 def _init(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     SINK.open(getattr(options, "records", "") if options else "")
+    gevent.spawn(_sample_timeline, environment)
     if environment.web_ui is not None:
-        _extend_web_ui(environment)
+        from harness.load.llm_tab import extend_web_ui
+
+        extend_web_ui(environment.web_ui, SINK, TIMELINE)
 
 
-@events.request.add_listener
-def _on_request(context: dict | None = None, **_: Any) -> None:
+def _sample_timeline(environment: Any) -> None:
+    """Every INTERVAL_S while users run, as Locust's own charts do."""
+    while True:
+        gevent.sleep(INTERVAL_S)
+        if environment.runner is not None and environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            TIMELINE.sample(time.time())
+
+
+def _on_request(context: dict[str, Any] | None = None, **_: Any) -> None:
     record = (context or {}).get("record")
     if isinstance(record, RequestRecord):
         SINK.add(record)
+        TIMELINE.add(time.time(), record)
 
 
-@events.reset_stats.add_listener
 def _on_reset() -> None:
     SINK.reset()
+    TIMELINE.reset()
 
 
-@events.quitting.add_listener
 def _on_quitting(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
     try:
-        thresholds = _thresholds(environment.parsed_options) if environment.parsed_options else Thresholds()
+        prefix = getattr(options, "csv_prefix", None) if options else None
+        if prefix:
+            TIMELINE.sample(time.time())
+            Path(f"{prefix}_llm_history.csv").write_text(points_csv(list(TIMELINE.points)))
+        thresholds = _thresholds(options) if options else Thresholds()
         if thresholds.any:
             duration = time.monotonic() - SINK.started
             results = evaluate(SINK.records, thresholds, duration)
@@ -161,27 +180,9 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         SINK.close()
 
 
-def _extend_web_ui(environment: Any) -> None:
-    """An "LLM" tab next to Locust's own: TTFT and ITL percentiles and output
-    tokens/s per request name, refreshed with the stats (modern UI's extension
-    points: extended_tabs / extended_tables / extended_stats)."""
-    from flask import request as flask_request
-
-    web_ui = environment.web_ui
-    web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": "llm"}]
-    web_ui.template_args["extended_tables"] = [{"key": "llm", "structure": [
-        {"key": "name", "title": "Name"}, {"key": "requests", "title": f"Requests (last {UI_WINDOW:,})"},
-        {"key": "failures", "title": "Failures"}, {"key": "ttft_p50", "title": "TTFT p50 (ms)"},
-        {"key": "ttft_p95", "title": "TTFT p95 (ms)"}, {"key": "ttft_p99", "title": "TTFT p99 (ms)"},
-        {"key": "itl_p50", "title": "ITL p50 (ms)"}, {"key": "itl_p99", "title": "ITL p99 (ms)"},
-        {"key": "tokens_per_s", "title": "Output tokens/s (10 s)"}]}]
-
-    @web_ui.app.after_request
-    def _llm_stats(response: Any) -> Any:
-        if flask_request.path != "/stats/requests" or response.status_code != 200:
-            return response
-        data = response.get_json(silent=True)
-        if isinstance(data, dict):
-            data["extended_stats"] = [{"key": "llm", "data": SINK.ui_rows()}]
-            response.set_data(json.dumps(data))
-        return response
+_hooks: Any = events  # Locust's event hooks are untyped
+_hooks.init_command_line_parser.add_listener(_options)
+_hooks.init.add_listener(_init)
+_hooks.request.add_listener(_on_request)
+_hooks.reset_stats.add_listener(_on_reset)
+_hooks.quitting.add_listener(_on_quitting)

@@ -53,7 +53,7 @@ class TrafficMix:
         if self.task_type:
             headers["x-task-type"] = self.task_type
         if self.regions:
-            names, weights = zip(*self.regions.items())
+            names, weights = zip(*self.regions.items(), strict=True)
             headers["x-region"] = rng.choices(names, weights)[0]
         if user_id:
             headers["x-user-id"] = user_id

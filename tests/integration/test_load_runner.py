@@ -86,7 +86,7 @@ def test_error_kinds_from_a_misbehaving_server() -> None:
     with misbehaving_server() as url:
         run = LoadRun(FIXTURES / "misbehaving.py", url, duration_s=3, users=6, spawn_rate=6)
         df = run.run().records
-    kinds = dict(zip(df["scenario"], df["error_kind"]))
+    kinds = dict(zip(df["scenario"], df["error_kind"], strict=True))
     assert kinds["Malformed"] == "malformed_event"
     assert kinds["Cut"] == "stream_cut"
     assert kinds["HtmlError"] == "http"

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from locust_ui import answers, start_load_ui
 
 from harness.localstack.procs import free_port
 from harness.localstack.testing import EngineProcess, engine_process, eventually
@@ -68,18 +69,10 @@ def test_headless_run_stops_on_a_signal_to_the_harness(engine: EngineProcess, si
 def test_web_ui_stops_on_a_signal_to_the_harness(engine: EngineProcess, sig: signal.Signals) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _harness("ui", "--profile", "chat_stream", "--host", engine.url, "--web-port", str(port))
-
-    def answers() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    eventually(answers, 40, "the Locust UI to answer")
+    proc = start_load_ui("--profile", "chat_stream", "--host", engine.url, port=port)
     swarm = httpx.post(f"{url}/swarm", data={"user_count": 2, "spawn_rate": 2, "host": engine.url}, timeout=5)
     assert swarm.status_code == 200
     eventually(lambda: httpx.get(f"{url}/stats/requests", timeout=2).json()["state"] == "running", 20,
                "the swarm to run")
     _stop_and_check(proc, sig)
-    assert not answers(), "the web port still answers"
+    assert not answers(url), "the web port still answers"

@@ -1,0 +1,93 @@
+"""The LLM tab's figures over time: rates and percentiles per user class and
+tier over a sliding window, sampled with explicit times."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.load.records import RequestRecord
+from harness.load.timeline import Timeline, points_csv, series_name
+
+
+def rec(scenario: str = "Chat", tier: str = "standard", ok: bool = True, ttft: float = 0.05,
+        itl: tuple[float, ...] = (0.01, 0.01, 0.03), tokens: int = 4, e2e: float = 1.0) -> RequestRecord:
+    return RequestRecord(start="2024-05-01T12:00:00+00:00", scenario=scenario, api="chat", stream=True,
+                         model_requested="m", tier=tier, status=200 if ok else 503, ok=ok,
+                         error_kind=None if ok else "http", ttft_s=ttft if ok else None,
+                         itl_s=list(itl) if ok else [], e2e_s=e2e, output_tokens=tokens if ok else None)
+
+
+def test_rates_and_percentiles_per_class_and_tier_over_the_window() -> None:
+    tl = Timeline(window_s=10)
+    t0 = 1000.0
+    tl.add(t0, rec(e2e=1.0))  # the run began one second before its first request finished
+    for i in range(1, 20):
+        tl.add(t0 + i * 0.5, rec(ttft=0.05 + i / 1000))
+    tl.add(t0 + 5, rec(ok=False))
+    tl.add(t0 + 6, rec(scenario="Premium", tier="premium", ttft=0.2, itl=(0.02,), tokens=2))
+    points = {p.series: p for p in tl.sample(now=t0 + 9.0)}  # a window of exactly 10 s since the start
+    std, premium = points["Chat (standard)"], points["Premium (premium)"]
+    assert std.requests_per_s == pytest.approx(2.1) and std.failures_per_s == pytest.approx(0.1)
+    # TTFTs 50, 51 .. 69 ms: nearest rank 10 and 19 of 20
+    assert std.ttft_p50_ms == pytest.approx(59.0) and std.ttft_p95_ms == pytest.approx(68.0)
+    assert std.itl_p50_ms == pytest.approx(10.0) and std.itl_p99_ms == pytest.approx(30.0)
+    assert std.output_tokens_per_s == pytest.approx(20 * 4 / 10)
+    assert premium.requests_per_s == pytest.approx(0.1) and premium.ttft_p95_ms == pytest.approx(200.0)
+    assert list(tl.points) == sorted(points.values(), key=lambda p: p.series)
+
+
+def test_a_young_run_is_measured_over_its_age_not_the_whole_window() -> None:
+    tl = Timeline(window_s=10)
+    tl.add(100.0, rec(e2e=0.5))
+    tl.add(101.5, rec(e2e=0.5))
+    (point,) = tl.sample(now=101.5)  # the run is 2 s old
+    assert point.requests_per_s == pytest.approx(1.0)
+
+
+def test_requests_leave_the_window_and_a_quiet_series_reads_zero_without_percentiles() -> None:
+    tl = Timeline(window_s=10)
+    tl.add(100.0, rec(e2e=0))
+    tl.add(100.0, rec(scenario="Other", e2e=0))
+    tl.add(115.0, rec(e2e=0))
+    points = {p.series: p for p in tl.sample(now=115.0)}
+    assert points["Chat (standard)"].requests_per_s == pytest.approx(0.1)
+    quiet = points["Other (standard)"]
+    assert quiet.requests_per_s == 0 and quiet.ttft_p50_ms is None and quiet.itl_p99_ms is None
+
+
+def test_failed_requests_count_as_failures_and_add_no_latency() -> None:
+    tl = Timeline(window_s=10)
+    tl.add(100.0, rec(ok=False, e2e=0))
+    (point,) = tl.sample(now=110.0 - 1e-6)
+    assert point.failures_per_s == point.requests_per_s > 0
+    assert point.ttft_p50_ms is None and point.output_tokens_per_s == 0
+
+
+def test_nothing_to_sample_before_the_first_request() -> None:
+    assert Timeline().sample(now=5.0) == []
+
+
+def test_reset_clears_and_counts_a_generation_and_points_since_reads_the_new_samples() -> None:
+    tl = Timeline(window_s=10)
+    tl.add(100.0, rec(e2e=0))
+    tl.sample(101.0)
+    tl.sample(103.0)
+    tl.sample(105.0)
+    assert [p.time for p in tl.points_since(101.0)] == [103.0, 105.0]
+    assert len(tl.points_since(0)) == 3 and tl.points_since(105.0) == []
+    tl.reset()
+    assert tl.generation == 1 and not tl.points and tl.sample(106.0) == []
+
+
+def test_points_csv_one_row_per_time_and_series_with_empty_cells_for_no_data() -> None:
+    tl = Timeline(window_s=10)
+    tl.add(100.0, rec(ok=False, e2e=0))
+    tl.sample(102.0)
+    lines = points_csv(list(tl.points)).splitlines()
+    assert lines[0] == ("time,series,requests_per_s,failures_per_s,ttft_p50_ms,ttft_p95_ms,itl_p50_ms,"
+                        "itl_p99_ms,output_tokens_per_s")
+    assert lines[1] == "102.0,Chat (standard),0.5,0.5,,,,,0.0"
+
+
+def test_series_name_is_user_class_and_tier() -> None:
+    assert series_name(rec(scenario="PremiumChat", tier="premium")) == "PremiumChat (premium)"
