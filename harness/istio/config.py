@@ -50,8 +50,10 @@ class MeshConfig:
             self.virtual_services.append(obj)
         elif isinstance(obj, DestinationRule):
             self.destination_rules.append(obj)
-        else:
+        elif isinstance(obj, ServiceEntry):
             self.service_entries.append(obj)
+        else:  # a kind registered in `kinds` without its list here
+            raise TypeError(f"MeshConfig keeps no {type(obj).__name__}")
 
     def source(self, obj: IstioObject) -> Source | None:
         return self.sources.get(_key(obj))

@@ -11,7 +11,7 @@ from harness.istio.service_entry import ServiceEntry
 from harness.istio.virtual_service import VirtualService
 
 __all__ = ["API_GROUP", "GROUPS", "KINDS", "Kind", "MODERN_VERSION", "OLD_VERSIONS", "PLAYED_LOCALLY",
-           "IstioObject"]
+           "IstioObject", "group_of"]
 
 API_GROUP = "networking.istio.io"
 MODERN_VERSION = f"{API_GROUP}/v1"
@@ -30,13 +30,20 @@ class Kind:
         return api_version == self.modern or api_version in self.deprecated
 
 
-KINDS: dict[str, Kind] = {
-    "VirtualService": Kind(VirtualService, MODERN_VERSION, OLD_VERSIONS),
-    "DestinationRule": Kind(DestinationRule, MODERN_VERSION, OLD_VERSIONS),
-    "ServiceEntry": Kind(ServiceEntry, MODERN_VERSION, OLD_VERSIONS),
+def group_of(api_version: str) -> str:
+    """`networking.istio.io/v1` -> `networking.istio.io` (the core group is '')."""
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+# (API group, kind) -> how to read it. Keyed by group too: gateway.networking.k8s.io
+# has a Gateway of its own, which is not Istio's.
+KINDS: dict[tuple[str, str], Kind] = {
+    (API_GROUP, "VirtualService"): Kind(VirtualService, MODERN_VERSION, OLD_VERSIONS),
+    (API_GROUP, "DestinationRule"): Kind(DestinationRule, MODERN_VERSION, OLD_VERSIONS),
+    (API_GROUP, "ServiceEntry"): Kind(ServiceEntry, MODERN_VERSION, OLD_VERSIONS),
 }
 # API groups whose objects the loader reads; any other group in the same files
 # (Deployments, Services...) belongs to other validators.
-GROUPS = frozenset({API_GROUP})
+GROUPS = frozenset(group for group, _ in KINDS)
 # Kinds the local stack plays by other means: the ingress Gateway is the local gateway process.
-PLAYED_LOCALLY = frozenset({"Gateway"})
+PLAYED_LOCALLY = frozenset({(API_GROUP, "Gateway")})

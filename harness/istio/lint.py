@@ -17,7 +17,7 @@ from harness.istio import rules
 from harness.istio.config import MeshConfig, object_ref
 from harness.istio.destination_rule import DestinationRule, TrafficPolicy
 from harness.istio.hosts import ROOT_NAMESPACE, host_matches, namespace_of_host, qualify, short_host
-from harness.istio.kinds import KINDS, IstioObject
+from harness.istio.kinds import KINDS, IstioObject, group_of
 from harness.istio.registry import ServiceRegistry
 from harness.istio.rules import Rule
 from harness.istio.virtual_service import Destination, HTTPRoute, VirtualService
@@ -48,7 +48,7 @@ def _namespace(obj: IstioObject, registry: ServiceRegistry) -> str:
 # -- one object at a time -------------------------------------------------------
 
 def _api_version(obj: IstioObject, at: _Findings) -> list[Diagnostic]:
-    kind = KINDS[obj.kind]
+    kind = KINDS[(group_of(obj.apiVersion), obj.kind)]
     if obj.apiVersion in kind.deprecated:
         return [at(rules.DEPRECATED_API_VERSION, ("apiVersion",), f"{obj.apiVersion} is deprecated",
                    f"use apiVersion: {kind.modern}")]

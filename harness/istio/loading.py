@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from harness.diagnostics import ConfigError, Diagnostic, errors_only, from_validation_error
 from harness.istio import rules
 from harness.istio.config import MeshConfig, Source
-from harness.istio.kinds import GROUPS, KINDS, PLAYED_LOCALLY, IstioObject
+from harness.istio.kinds import GROUPS, KINDS, PLAYED_LOCALLY, IstioObject, group_of
 from harness.istio.lint import lint
 from harness.istio.registry import ServiceRegistry
 from harness.yamlsource import SourceDocument, load_documents, yaml_error
@@ -51,15 +51,16 @@ def yaml_files(paths: list[Path]) -> list[Path]:
 def _parse(file: str, doc: SourceDocument, data: dict[str, Any]) -> tuple[IstioObject | None, list[Diagnostic]]:
     """The typed object of one document of a group the loader reads, or why not."""
     api, kind = str(data.get("apiVersion", "")), str(data.get("kind"))
+    group = group_of(api)
     meta = data.get("metadata")
     name = f"{kind}/{meta.get('name', '?') if isinstance(meta, dict) else '?'}"
-    if kind in PLAYED_LOCALLY:
+    if (group, kind) in PLAYED_LOCALLY:
         return None, []
-    spec = KINDS.get(kind)
+    spec = KINDS.get((group, kind))
     if spec is None:
         return None, [rules.KIND_NOT_EMULATED.report(
             file, f"{kind} is not emulated by the local proxy", object=name, line=doc.line(()),
-            fix=f"the local stack reads {', '.join(KINDS)} only")]
+            fix=f"the local stack reads {', '.join(k for g, k in KINDS if g == group)} only")]
     if not spec.serves(api):
         return None, [rules.UNKNOWN_API_VERSION.report(
             file, f"unknown apiVersion {api}", field="apiVersion", object=name, line=doc.line(("apiVersion",)),
@@ -104,7 +105,7 @@ def mesh_diagnostics(paths: list[Path], registry: ServiceRegistry | None = None
                     file, "a document must be a mapping with apiVersion, kind, metadata and spec",
                     line=doc.line(()), fix="check the indentation"))
                 continue
-            if str(data.get("apiVersion", "")).split("/")[0] not in GROUPS:
+            if group_of(str(data.get("apiVersion", ""))) not in GROUPS:
                 continue  # other resources (Deployments, Services...) may share the directory
             obj, problems = _parse(file, doc, data)
             diags += problems
