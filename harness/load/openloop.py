@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 import gevent
@@ -23,7 +24,7 @@ from harness.load.users import ChatUser, CompletionUser, LLMRequestError, LLMUse
 __all__ = ["OpenLoopMixin", "OpenLoopChatUser", "OpenLoopCompletionUser", "arrival_times"]
 
 
-def arrival_times(kind: str, rate: float, start: float, rng: random.Random):  # type: ignore[no-untyped-def]
+def arrival_times(kind: str, rate: float, start: float, rng: random.Random) -> Iterator[float]:
     """Intended send times: every 1/rate s, or exponential gaps of mean 1/rate."""
     t = start
     while True:
@@ -31,20 +32,23 @@ def arrival_times(kind: str, rate: float, start: float, rng: random.Random):  # 
         t += 1.0 / rate if kind == "constant" else rng.expovariate(rate)
 
 
-class OpenLoopMixin:
+class OpenLoopMixin(LLMUser):
+    """Mixed in before ChatUser / CompletionUser (see below)."""
+
+    abstract = True
     arrival: ClassVar[Literal["constant", "poisson"]] = "constant"
     rate: ClassVar[float] = 5.0
     max_in_flight: ClassVar[int] = 512
 
-    def on_start(self: LLMUser) -> None:  # type: ignore[misc]
-        LLMUser.on_start(self)
+    def on_start(self) -> None:
+        super().on_start()
         self._flights = Group()
 
-    def on_stop(self: LLMUser) -> None:  # type: ignore[misc]
+    def on_stop(self) -> None:
         self._flights.kill(block=False)
-        LLMUser.on_stop(self)
+        super().on_stop()
 
-    def step(self: LLMUser) -> None:  # type: ignore[misc]
+    def step(self) -> None:
         """The arrival loop: runs until Locust stops the user."""
         rng = random.Random(f"arrivals-{self.seed}-{self.number}")
         for intended in arrival_times(self.arrival, self.rate, time.perf_counter(), rng):
@@ -56,7 +60,7 @@ class OpenLoopMixin:
                 continue
             self._flights.spawn(self.call, self.build_body(), intended)
 
-    def _saturated(self: LLMUser) -> None:  # type: ignore[misc]
+    def _saturated(self) -> None:
         rec = RequestRecord(start=now_utc(), scenario=self.scenario or type(self).__name__, api=self.api,
                             stream=self.stream, model_requested=self.model, tier="-", error_kind=ErrorKind.CLIENT_SATURATED.value,
                             error=f"{self.max_in_flight} requests already in flight", latency_origin="intended")

@@ -23,7 +23,7 @@ class _Shape(LoadTestShape):
         raise NotImplementedError
 
     def tick(self) -> tuple[int, float] | None:
-        t = self.get_run_time()
+        t: float = self.get_run_time()  # type: ignore[no-untyped-call]  # Locust's method is untyped
         if t >= self.duration:
             return None
         return self.users_at(t), self.spawn_rate

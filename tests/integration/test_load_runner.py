@@ -164,4 +164,6 @@ def test_cli_csv_directory_with_a_dot_in_its_name(engine: EngineProcess, tmp_pat
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     assert (out / "locust_stats.csv").is_file() and (out / "records.jsonl").read_text().strip()
+    history = (out / "locust_llm_history.csv").read_text().splitlines()  # the LLM tab's figures over time
+    assert history[0].startswith("time,series,requests_per_s") and ",ChatStream (standard)," in history[-1]
     assert sorted(x.name for x in tmp_path.iterdir()) == ["nightly.1"]  # nothing landed beside it
