@@ -123,6 +123,7 @@ def _engine_fault_action(action: str, fault: dict[str, Any], selector: str, coun
         count = 1
     victims = _pick(ctx, pods, count, percent, seed, action, namespace)
     names = [p.name for p in victims]
+    ready_before = sum(p.ready for p in pods)
 
     def inject() -> None:
         for p in victims:
@@ -135,7 +136,8 @@ def _engine_fault_action(action: str, fault: dict[str, Any], selector: str, coun
     return apply_fault(ctx, FaultPlan(
         action=action, params={"selector": selector, "fault": fault, "pods": names},
         undo_op="clear_engine_fault",
-        undo_args={"selector": selector, "namespace": namespace, "pods": names, "kind": fault["kind"]},
+        undo_args={"selector": selector, "namespace": namespace, "pods": names, "kind": fault["kind"],
+                   "ready": ready_before},
         inject=inject, confirm=check, result={"pods": names, "fault": fault},
         would={"would_fault": names, "fault": fault}))
 

@@ -91,10 +91,12 @@ def endpoint_health(selector: str, namespace: str | None = None, configuration: 
 
 def _query(configuration: Configuration, promql: str) -> float:
     from prometheus_api_client import PrometheusConnect
+    from prometheus_api_client.exceptions import PrometheusApiClientException
 
+    url = _prometheus(configuration)
     try:
-        result = PrometheusConnect(url=_prometheus(configuration), disable_ssl=True).custom_query(promql)
-    except Exception as exc:  # connection refused, bad query...
+        result = PrometheusConnect(url=url, disable_ssl=True).custom_query(promql)
+    except (PrometheusApiClientException, OSError) as exc:  # a refused query; requests' errors are OSErrors
         raise ChaosActionFailed(f"Prometheus query failed ({exc}); the probe is inconclusive") from None
     if not result:
         raise ChaosActionFailed(f"no data for {promql!r}; the probe is inconclusive")

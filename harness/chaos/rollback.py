@@ -53,6 +53,13 @@ def _undo_wait_ready(target: Target, args: dict[str, Any], timeouts: ChaosTimeou
 
 
 def _undo_clear_engine_fault(target: Target, args: dict[str, Any], timeouts: ChaosTimeouts) -> None:
+    _clear_engine_faults(target, args)
+    if "ready" in args:  # an engine the fault killed (gpu_oom) is back only once it is ready again
+        wait_ready(target, args["selector"], int(args["ready"]), args.get("namespace"), timeouts.ready_s,
+                   timeouts.poll_s, "harness_ready_timeout_s")
+
+
+def _clear_engine_faults(target: Target, args: dict[str, Any]) -> None:
     kind = str(args["kind"])
     try:
         current = {p.name: p for p in target.list_pods(args["selector"], args.get("namespace"))}

@@ -230,6 +230,8 @@ class ChaosRun:
         finally:
             signals.running = False
             stop_guard.set()
+            if breach and outcome.status != "aborted":  # the guard fired as the method ended
+                outcome.status, outcome.reason = "aborted", breach[0]
             outcome.rollbacks = rollback_journal(journal, config)
             if previous_journal_env is None:
                 os.environ.pop("HARNESS_CHAOS_JOURNAL", None)

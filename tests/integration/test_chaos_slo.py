@@ -78,6 +78,12 @@ def test_no_data_is_inconclusive_not_a_pass(chaos_config: dict) -> None:
         probes.slo_availability("no-such-service", "30s", chaos_config)
 
 
+def test_an_unreachable_prometheus_is_inconclusive_not_a_pass() -> None:
+    config = {"harness_target": "local", "harness_prometheus_url": "http://127.0.0.1:9"}
+    with pytest.raises(ChaosActionFailed, match=r"Prometheus query failed .*the probe is inconclusive"):
+        probes.slo_availability("chat", "30s", config)
+
+
 def test_guard_slo_breach_aborts_the_run_and_rolls_back(mesh_stack: StackHandle, tmp_path: Path, chaos_config: dict) -> None:
     import sys
     sys.path.insert(0, str(FIXTURES / "chaos"))

@@ -84,11 +84,17 @@ class FakeTarget:
 
     def engine_fault(self, pod: PodInfo, fault: dict[str, Any]) -> None:
         self.calls.append(f"fault {pod.name} {fault['kind']}")
-        if not self.drop_writes:
-            self.faults.setdefault(pod.name, {})[fault["kind"]] = fault
+        if self.drop_writes:
+            return
+        if fault["kind"] == "gpu_oom":  # the engine dies at once and its pod restarts
+            self.delete_pod(pod.name)
+            return
+        self.faults.setdefault(pod.name, {})[fault["kind"]] = fault
 
     def clear_engine_fault(self, pod: PodInfo, kind: str | None = None) -> None:
         self.calls.append(f"clear {pod.name} {kind}")
+        if not self.pods[pod.name].ready:
+            raise TargetError(f"{pod.name} does not answer")
         self.faults.get(pod.name, {}).pop(kind or "", None)
 
     def engine_faults(self, pod: PodInfo) -> dict[str, Any]:

@@ -70,6 +70,16 @@ def test_engine_faults_are_confirmed_and_cleared(fake: FakeTarget, config: dict[
     assert fake.faults[pod] == {} and journal_states(config) == [("engine_slowdown", "rolled_back")]
 
 
+def test_a_gpu_oom_rollback_waits_until_the_dead_engine_is_ready_again(fake: FakeTarget,
+                                                                       config: dict[str, Any]) -> None:
+    fake.recreate_after = 4
+    [pod] = actions.gpu_oom("app=chat,region=us-east", configuration=config)["pods"]
+    assert not fake.pods[pod].ready and fake.pods[pod].restarts == 1
+    actions.rollback_all(configuration=config)
+    assert fake.pods[pod].ready
+    assert journal_states(config) == [("gpu_oom", "rolled_back")]
+
+
 def test_a_fault_that_never_shows_fails_within_the_named_limit(fake: FakeTarget, config: dict[str, Any]) -> None:
     fake.drop_writes = True  # accepted and dropped, as by an admission webhook
     with pytest.raises(ChaosActionFailed, match=r"did not take effect within 0.3s: .*harness_confirm_timeout_s"):
