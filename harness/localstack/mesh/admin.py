@@ -82,6 +82,7 @@ async def clusters(request: web.Request) -> web.Response:
         out.append({"name": c.name, "host": c.host, "subset": c.subset,
                     "levels": [[e.pod for e in lvl] for lvl in c.balancer.levels],
                     "ejected": sorted(ejected), "active": c.pool.active, "pending": c.pool.pending,
+                    "connections": c.connections.connections, "connects": c.connections.opened,
                     "inflight": {p: n for p, n in c.balancer.active.items() if n},
                     "ejections": {h: s.ejections for h, s in (c.outlier.hosts.items() if c.outlier else [])}})
     return web.json_response({"clusters": out})

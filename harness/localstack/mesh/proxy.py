@@ -40,7 +40,7 @@ from harness.localstack.mesh.replies import (
 from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
 from harness.localstack.mesh.routing import Cluster, RoutingTable, route_hashes
 from harness.localstack.mesh.telemetry import UNKNOWN, Destination, MeshTelemetry
-from harness.localstack.mesh.upstream import UpstreamExchange, UpstreamReset, open_exchange
+from harness.localstack.mesh.upstream import UpstreamExchange, UpstreamReset, address_of
 
 __all__ = ["MeshProxy", "ATTRIBUTION_HEADER", "attempt_limit"]
 
@@ -233,9 +233,9 @@ class MeshProxy:
         limit, route_limited = attempt_limit(leg.policy.per_try_timeout, remaining)
         exchange: UpstreamExchange | None = None
         try:
-            host, port = _address(ep.url)
-            exchange = await open_exchange(host, port, leg.request.method, leg.request.path_qs, leg.headers,
-                                           leg.body, min(leg.cluster.connect_timeout, limit))
+            exchange = await leg.cluster.connections.send(*address_of(ep.url), leg.request.method,
+                                                          leg.request.path_qs, leg.headers, leg.body,
+                                                          min(leg.cluster.connect_timeout, limit))
             await asyncio.wait_for(asyncio.shield(exchange.head), None if limit == math.inf else max(0.0, limit))
         except TimeoutError:
             self._outlier(leg.cluster, ep, None)
@@ -305,7 +305,10 @@ class MeshProxy:
                 self._outlier(leg.cluster, ep, None)
                 transport.close()
                 return resp
-            await resp.write_eof()
+            try:
+                await resp.write_eof()
+            except ConnectionResetError:
+                pass  # the client had the whole body and hung up before the last chunk: not an error
             return resp
         finally:
             upstream.close()
@@ -346,8 +349,8 @@ class MeshProxy:
             return
         exchange: UpstreamExchange | None = None
         try:
-            host, port = _address(ep.url)
-            exchange = await open_exchange(host, port, method, path, headers, body, cluster.connect_timeout)
+            exchange = await cluster.connections.send(*address_of(ep.url), method, path, headers, body,
+                                                      cluster.connect_timeout)
             await asyncio.wait_for(exchange.read_all(), 600)
             self.telemetry.record(self._dest(service, ep), exchange.status, "", (time.perf_counter() - started) * 1000)
         except (TimeoutError, UpstreamReset, OSError):
@@ -372,11 +375,6 @@ class MeshProxy:
 def _listener_port(request: web.Request) -> int:
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     return int(sockname[1]) if sockname else 80
-
-
-def _address(url: str) -> tuple[str, int]:
-    host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
-    return host, int(port)
 
 
 def _cookies(header: str | None) -> dict[str, str]:

@@ -28,6 +28,7 @@ from harness.localstack.mesh.balancer import (
 from harness.localstack.mesh.outlier import OutlierDetector, OutlierSettings
 from harness.localstack.mesh.pool import ConnectionPool, PoolLimits
 from harness.localstack.mesh.retry import IstioVersion
+from harness.localstack.mesh.upstream import ISTIO_IDLE_TIMEOUT_S, UpstreamConnections, address_of
 from harness.localstack.topology import Topology
 from harness.selectors import LabelSelector
 
@@ -61,6 +62,7 @@ class Cluster:
     connect_timeout: float = 10.0
     fingerprint: str = ""
     subset_labels: dict[str, str] = field(default_factory=dict)
+    connections: UpstreamConnections = field(default_factory=UpstreamConnections)
 
     def ejected(self) -> set[str]:
         return self.outlier.ejected() if self.outlier else set()
@@ -110,11 +112,14 @@ def _new_cluster(host: str, subset: str | None, namespace: str, policy: TrafficP
     od = policy.outlierDetection if policy else None
     cp = policy.connectionPool if policy else None
     connect = seconds(cp.tcp.connectTimeout if cp and cp.tcp else None, 10.0) or 10.0
+    http = cp.http if cp else None
+    connections = UpstreamConnections(http.maxRequestsPerConnection if http else None,
+                                      seconds(http.idleTimeout if http else None, ISTIO_IDLE_TIMEOUT_S))
     return Cluster(host=host, subset=subset, name=cluster_name(host, subset, namespace), policy=policy,
                    balancer=ClusterBalancer(LbPolicy.from_policy(policy)),
                    outlier=OutlierDetector(OutlierSettings.from_policy(od)) if od else None,
                    pool=ConnectionPool(PoolLimits.from_policy(cp)), connect_timeout=connect,
-                   fingerprint=fingerprint, subset_labels=labels)
+                   fingerprint=fingerprint, subset_labels=labels, connections=connections)
 
 
 @dataclass
@@ -163,6 +168,7 @@ class RoutingTable:
                                    self.client_region)
         c.balancer.set_levels(levels)
         c.balancer.distribute = distribute_weights(lb.localityLbSetting if lb else None, self.client_region)
+        c.connections.retain({address_of(ep.url) for ep in eps})
         if c.outlier:
             c.outlier.sync_hosts([e.pod for e in eps])
 
@@ -178,4 +184,6 @@ class RoutingTable:
             new = table.cluster(host, subset)
             if new is not None and new.fingerprint == old.fingerprint:
                 table.clusters[(host, subset)] = old
+            else:
+                old.connections.drain()
         return table

@@ -1,24 +1,37 @@
-"""The proxy's upstream leg: one HTTP/1.1 exchange on a raw asyncio Protocol.
+"""The proxy's upstream leg: HTTP/1.1 exchanges on raw asyncio Protocols, over
+keep-alive connections pooled per cluster and endpoint, as Envoy keeps them.
 
 The response head is parsed; the body is spliced to the client unparsed.
 Chunked bodies keep their chunk framing end to end (the client's response is
 chunked too), so a token frame costs the proxy one read and one write, with
 no re-buffering. Only the chunk sizes are followed, to know where the body
-ends. Each exchange uses its own connection (`Connection: close`): on
-loopback a connect costs far less than pooled-connection bookkeeping, and a
-reset can never leak from one request into another.
+ends.
+
+A connection goes back to its pool only after a response read to its exact
+end (the terminating chunk and its trailer, or Content-Length bytes) and
+without `Connection: close`; an exchange abandoned early (client gone, retry,
+timeout) aborts its connection, so a reset can never leak from one request
+into another and the engine sees the disconnect and drops the sequence. An
+idle connection the engine closes leaves the pool at once. Reuse saves a
+connect, an accept and a close per request on both sides (the proxy's profile
+at 200 streams: docs/mesh-proxy.md, "Performance").
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from typing import cast
 
 from multidict import CIMultiDict
 
-__all__ = ["UpstreamExchange", "UpstreamReset", "open_exchange"]
+__all__ = ["ISTIO_IDLE_TIMEOUT_S", "address_of", "UpstreamConnection", "UpstreamConnections", "UpstreamExchange", "UpstreamReset"]
 
 _MAX_HEAD = 64 * 1024
+_SKIPPED_REQUEST_HEADERS = frozenset(("host", "connection", "content-length"))
+# DestinationRule connectionPool.http.idleTimeout: Istio's default is one hour.
+ISTIO_IDLE_TIMEOUT_S = 3600.0
 
 
 class UpstreamReset(ConnectionError):
@@ -29,28 +42,73 @@ class UpstreamReset(ConnectionError):
         self.before_headers = before_headers
 
 
-class UpstreamExchange(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+class UpstreamConnection(asyncio.Protocol):
+    """One keep-alive connection to an endpoint; it carries one exchange at a time."""
+
+    def __init__(self, pool: UpstreamConnections, key: tuple[str, int]) -> None:
+        self.pool = pool
+        self.key = key
         self.transport: asyncio.Transport | None = None
-        self.head: asyncio.Future = loop.create_future()
-        self.finished: asyncio.Future = loop.create_future()
+        self.current: UpstreamExchange | None = None
+        self.requests = 0  # exchanges begun on this connection
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+
+    def data_received(self, data: bytes) -> None:
+        if self.current is None:  # bytes outside any exchange: the connection cannot be trusted
+            self.abort()
+        else:
+            self.current.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool.forget(self)
+        if self.current is not None:
+            self.current.connection_lost()
+
+    def usable(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class UpstreamExchange:
+    """One request/response exchange on a connection. The proxy awaits
+    `.head`, reads `.status` / `.headers`, then `attach`es a sink for the body,
+    awaits `.finished`, and always ends with `.close()`."""
+
+    def __init__(self, conn: UpstreamConnection, no_body: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self.conn = conn
+        self.head: asyncio.Future[None] = loop.create_future()
+        self.finished: asyncio.Future[None] = loop.create_future()
         self.status = 0
         self.reason = ""
         self.headers: CIMultiDict[str] = CIMultiDict()
         self.chunked = False
         self.length: int | None = None
+        self.reusable = False  # set once the response ended exactly where its framing says
+        self._no_body = no_body  # a HEAD request: the response's framing headers describe nothing
+        self._keep_alive = True
         self._buf = b""
         self._sink: Callable[[bytes], None] | None = None
         self._pending: list[bytes] = []
         self._need = 0  # bytes left in the current chunk, CRLF included
+        self._trailer = False  # the zero-size chunk was seen; its trailer section follows
+        self._closed = False  # the proxy is done with this exchange
         self._received = 0
 
-    # -- asyncio.Protocol ----------------------------------------------------
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
-        self.transport = transport
-
+    # -- bytes from the connection ---------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self.finished.done():
+            if self._trailer:
+                self._trailer_bytes(data)
+            else:
+                self._abort()
+            return
         if not self.head.done():
             self._buf += data
             end = self._buf.find(b"\r\n\r\n")
@@ -66,14 +124,13 @@ class UpstreamExchange(asyncio.Protocol):
                 self._fail(UpstreamReset(True))
                 return
             self.head.set_result(None)
-            if rest:
+            if rest or self.length == 0:
                 self._body(rest)
-            elif self.length == 0:
-                self._finish()
             return
         self._body(data)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self) -> None:
+        self.reusable = False
         if not self.head.done():
             self._fail(UpstreamReset(True))
         elif not self.finished.done():
@@ -85,23 +142,34 @@ class UpstreamExchange(asyncio.Protocol):
     # -- parsing ---------------------------------------------------------------
     def _parse_head(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
-        _, status, *reason = lines[0].split(" ", 2)
+        version, status, *reason = lines[0].split(" ", 2)
         self.status = int(status)
         self.reason = reason[0] if reason else ""
+        headers = self.headers
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            self.headers.add(name.strip(), value.strip())
-        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
-        if not self.chunked and "content-length" in self.headers:
-            self.length = int(self.headers["content-length"])
+            headers.add(name.strip(), value.strip())
+        connection = headers.get("connection", "").lower()
+        self._keep_alive = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
+        if self._no_body or self.status in (204, 304) or self.status < 200:
+            self.length = 0
+            return
+        self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if not self.chunked and "content-length" in headers:
+            self.length = int(headers["content-length"])
 
     def _body(self, data: bytes) -> None:
-        if self.finished.done():
-            return
         if self.chunked:
-            data = self._chunked(data)
+            try:
+                data = self._chunked(data)
+            except ValueError:  # a chunk size that is no hex number: the stream is broken
+                self._fail(UpstreamReset(False))
+                return
         elif self.length is not None:
-            data = data[: self.length - self._received]
+            left = self.length - self._received
+            if len(data) > left:  # more than the framing announced: never reuse
+                self._keep_alive = False
+                data = data[:left]
             self._received += len(data)
         if data:
             if self._sink is None:
@@ -115,8 +183,9 @@ class UpstreamExchange(asyncio.Protocol):
         """Follow chunk sizes; return the bytes to pass on (everything before the
         terminating zero-size chunk, which the client side writes itself). A size
         line split across reads is held back until it is complete."""
-        data = self._buf + data
-        self._buf = b""
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
         i = 0
         n = len(data)
         while i < n:
@@ -131,11 +200,34 @@ class UpstreamExchange(asyncio.Protocol):
                 return data[:i]
             size = int(data[i:eol].split(b";", 1)[0], 16)
             if size == 0:
+                self._trailer = True
                 self._finish()
+                self._trailer_bytes(data[eol + 2:])
                 return data[:i]
             self._need = size + 2
             i = eol + 2
         return data
+
+    def _trailer_bytes(self, data: bytes) -> None:
+        """After the zero-size chunk: trailer lines, then an empty line. Only
+        once it is complete may the connection carry another request."""
+        buf = self._buf + data
+        if buf.startswith(b"\r\n"):
+            end = 2
+        else:
+            i = buf.find(b"\r\n\r\n")
+            end = -1 if i < 0 else i + 4
+        if end < 0:
+            if len(buf) > _MAX_HEAD:
+                self._abort()
+            else:
+                self._buf = buf
+            return
+        self._trailer = False
+        self._buf = b""
+        self.reusable = self._keep_alive and len(buf) == end
+        if self._closed:
+            self._release()
 
     # -- consumer side -----------------------------------------------------------
     def attach(self, sink: Callable[[bytes], None]) -> None:
@@ -154,35 +246,138 @@ class UpstreamExchange(asyncio.Protocol):
     def _finish(self) -> None:
         if not self.finished.done():
             self.finished.set_result(None)
-        if self.transport is not None:
-            self.transport.close()
+        if not self.chunked:
+            self.reusable = self._keep_alive and self.length is not None
 
     def _fail(self, exc: Exception) -> None:
         for fut in (self.head, self.finished):
             if not fut.done():
                 fut.set_exception(exc)
                 fut.exception()  # retrieved: a failure nobody awaits must not be logged as lost
-        if self.transport is not None:
-            self.transport.close()
+        self._abort()
+
+    def _abort(self) -> None:
+        self.reusable = False
+        if self.conn.current is self:
+            self.conn.abort()
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        """End this exchange (idempotent): a connection whose response was read
+        to its end goes back to the pool; any other is aborted, so the upstream
+        sees the reset."""
         for fut in (self.head, self.finished):
             if not fut.done():
                 fut.cancel()
+        self._closed = True
+        self._sink = None
+        if self._trailer and not self.finished.cancelled():
+            return  # the body is complete; the connection is released once its trailer is read
+        self._release()
+
+    def _release(self) -> None:
+        conn = self.conn
+        if conn.current is not self:
+            return
+        if self.reusable and conn.usable():
+            conn.current = None
+            conn.pool.put_back(conn)
+        else:
+            conn.abort()
 
 
-async def open_exchange(host: str, port: int, method: str, path: str, headers: CIMultiDict[str], body: bytes,
-                        connect_timeout: float) -> UpstreamExchange:
-    """Connect and send the request; the caller awaits `.head`, then streams.
-    Raises OSError (connect failure) or asyncio.TimeoutError (connect timeout)."""
-    loop = asyncio.get_running_loop()
-    exchange = UpstreamExchange(loop)
-    await asyncio.wait_for(loop.create_connection(lambda: exchange, host, port), connect_timeout)
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {headers.get('host', host)}", "Connection: close",
-             f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "connection", "content-length")]
-    assert exchange.transport is not None
-    exchange.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-    return exchange
+class UpstreamConnections:
+    """A cluster's upstream connections: idle keep-alive connections per
+    endpoint address, reused most recently used first, as Envoy's HTTP/1.1
+    pool does. `maxRequestsPerConnection` and `idleTimeout` (DestinationRule
+    `connectionPool.http`) retire a connection after that many requests or
+    that long idle. `opened` counts connects, `connections` the open ones
+    (busy and idle), for `tcp.maxConnections`."""
+
+    def __init__(self, max_requests_per_connection: int | None = None,
+                 idle_timeout_s: float | None = ISTIO_IDLE_TIMEOUT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_requests = max_requests_per_connection or None
+        self.idle_timeout_s = idle_timeout_s or None
+        self.clock = clock
+        self.opened = 0
+        self._idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
+        self._live: set[UpstreamConnection] = set()
+        self._draining = False
+
+    @property
+    def connections(self) -> int:
+        return len(self._live)
+
+    def idle(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
+    async def send(self, host: str, port: int, method: str, path: str, headers: CIMultiDict[str], body: bytes,
+                   connect_timeout: float) -> UpstreamExchange:
+        """Send the request on an idle connection to host:port, or a new one;
+        the caller awaits `.head`, then streams, then calls `.close()`.
+        Raises OSError (connect failure) or TimeoutError (connect timeout)."""
+        key = (host, port)
+        conn = self._take(key)
+        if conn is None:
+            conn = UpstreamConnection(self, key)
+            loop = asyncio.get_running_loop()
+            await asyncio.wait_for(loop.create_connection(lambda: conn, host, port), connect_timeout)
+            self.opened += 1
+            self._live.add(conn)
+        exchange = UpstreamExchange(conn, no_body=method == "HEAD")
+        conn.current = exchange
+        conn.requests += 1
+        assert conn.transport is not None
+        conn.transport.write(_request_bytes(method, path, headers.get("host", host), headers, body))
+        return exchange
+
+    def _take(self, key: tuple[str, int]) -> UpstreamConnection | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.usable():
+                continue
+            if self.idle_timeout_s is not None and self.clock() - conn.idle_since > self.idle_timeout_s:
+                conn.abort()
+                continue
+            return conn
+        return None
+
+    def put_back(self, conn: UpstreamConnection) -> None:
+        if self._draining or (self.max_requests is not None and conn.requests >= self.max_requests):
+            conn.abort()
+            return
+        conn.idle_since = self.clock()
+        self._idle.setdefault(conn.key, []).append(conn)
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        """The connection closed (either side)."""
+        self._live.discard(conn)
+        idle = self._idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    def retain(self, addresses: set[tuple[str, int]]) -> None:
+        """Close idle connections to endpoints no longer in the cluster, as
+        Envoy drains the pools of removed hosts."""
+        for key in [k for k in self._idle if k not in addresses]:
+            for conn in self._idle.pop(key):
+                conn.abort()
+
+    def drain(self) -> None:
+        """The cluster was replaced: close idle connections now and busy ones
+        when their exchange ends."""
+        self._draining = True
+        self.retain(set())
+
+
+def address_of(url: str) -> tuple[str, int]:
+    """(host, port) of an endpoint URL such as `http://127.0.0.1:8001`."""
+    host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+    return host, int(port)
+
+
+def _request_bytes(method: str, path: str, host: str, headers: CIMultiDict[str], body: bytes) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in _SKIPPED_REQUEST_HEADERS]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
