@@ -27,6 +27,7 @@ from harness.load.runner import (
 )
 from harness.load.supervise import INTERRUPTED_EXIT_CODE, forward_stop_signals, wait_until
 from harness.load.thresholds import Thresholds, summarize, threshold_flags
+from harness.localstack.capacity import check_stack_load
 
 app = typer.Typer(help="LLM load profiles on Locust (headless runs, thresholds, the web UI)",
                   invoke_without_command=True, no_args_is_help=False)
@@ -95,6 +96,8 @@ def load(
         raise ConfigError(Diagnostic("error", "harness load", "pick a mode", field="--headless",
                                      fix="add --headless, or open the web UI with `harness load ui --profile P`"))
     csv_prefix, csv_records = csv_destination(csv) if csv is not None else (None, None)
+    if host is None and (overload := check_stack_load(users, stack)) is not None:
+        raise ConfigError(Diagnostic("error", "--users", overload))
     run = LoadRun(profile, host or default_host(stack), _duration(duration), users, spawn_rate,
                   csv_prefix=csv_prefix, records_path=records or csv_records, thresholds=thresholds)
     out.print(f"running {run.locustfile.name} against {run.host} for {duration} with {users} users")

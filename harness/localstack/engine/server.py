@@ -62,6 +62,7 @@ from harness.localstack.engine.requests import (
     parse_generate,
 )
 from harness.localstack.engine.text import OutputWords
+from harness.localstack.looplag import SelfMetrics
 from harness.stats import percentile
 
 __all__ = ["Engine", "build_app", "SERVED_BY_HEADER"]
@@ -99,6 +100,7 @@ class Engine:
         self.faults = FaultSet(seed=params.seed)
         self.metrics = EngineMetrics(params.served_model_name, params.max_model_len)
         self.metrics.set_cache_info(params.block_size, params.enable_prefix_caching)
+        self.self_metrics = SelfMetrics(self.metrics.registry, "engine", pod)
         self.startup_delay = startup_delay
         self.loaded = startup_delay <= 0
         self.dead = False
@@ -122,12 +124,14 @@ class Engine:
         if not self.loaded:
             loop.call_later(self.startup_delay, self._finish_loading)
         self._loop_task = asyncio.create_task(self._run(), name="engine-loop")
+        self.self_metrics.start()
 
     def _finish_loading(self) -> None:
         self.loaded = True
         log.info("model %s loaded; serving", self.params.served_model_name)
 
     async def stop(self) -> None:
+        await self.self_metrics.stop()
         if self._loop_task:
             self._loop_task.cancel()
             try:

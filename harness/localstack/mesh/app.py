@@ -17,6 +17,7 @@ from harness.istio.config import MeshConfig
 from harness.istio.destination_rule import DestinationRule
 from harness.istio.loading import load_mesh_config
 from harness.istio.virtual_service import VirtualService
+from harness.localstack.looplag import SelfMetrics
 from harness.localstack.mesh.proxy import MeshProxy
 from harness.localstack.mesh.routing import RoutingTable
 from harness.localstack.mesh.telemetry import MeshTelemetry
@@ -38,6 +39,7 @@ class MeshApp:
         self.overrides: dict[tuple[str, str], VirtualService | DestinationRule] = {}
         default_host = self._default_host()
         self.telemetry = MeshTelemetry(gateway_region)
+        self.self_metrics = SelfMetrics(self.telemetry.registry, "mesh", "mesh")
         self.proxy = MeshProxy(RoutingTable(self._effective(), topology, gateway_region), self.telemetry,
                                default_host)
         self.endpoints_version = -1
@@ -90,11 +92,13 @@ class MeshApp:
         self._tasks = [asyncio.create_task(self._watch_endpoints(), name="endpoints"),
                        asyncio.create_task(self._watch_files(), name="files"),
                        asyncio.create_task(self._outlier_ticks(), name="outlier")]
+        self.self_metrics.start()
 
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.self_metrics.stop()
         await self.proxy.close()
         if self.session is not None:
             await self.session.close()

@@ -1,0 +1,62 @@
+"""How much load the local stack can carry before it, not the mesh it stands
+in for, shapes the latencies: a check run before `harness load` and
+`harness certify` start against a local stack.
+
+Both limits are token frames per second (a stream at decode step s ms sends
+1000 / s frames a second), measured on a 2-core machine with the load
+client, the proxy and the engines sharing the cores; a topology's stream
+capacity follows from its fastest decode step (the most frames per stream).
+Each Locust user holds at most one stream at a time, so users bound the
+streams in flight.
+"""
+
+from __future__ import annotations
+
+from harness.localstack.state import read_state
+from harness.localstack.topology import Topology, load_topology
+
+__all__ = ["ENGINE_FRAMES_PER_S", "PROXY_FRAMES_PER_S", "check_load", "check_stack_load", "stream_capacity"]
+
+# One engine process: 250 streams at a 20 ms step keep token lateness p99 at
+# the 5 ms budget (benchmarks/engine_capacity.py, README "Performance").
+ENGINE_FRAMES_PER_S = 250 * 50
+# The mesh proxy (one process, every stream of the stack): 400 streams at a
+# 20 ms step keep its TTFT overhead within p50 3 ms / p99 10 ms and chunk
+# hold-back p99 within 2 ms (benchmarks/mesh_overhead.py, docs/mesh-proxy.md
+# "Performance").
+PROXY_FRAMES_PER_S = 400 * 50
+
+
+def stream_capacity(topology: Topology) -> tuple[int, str]:
+    """(streams, what limits them): the concurrent streams the stack carries."""
+    engines = sum(d.replicas for d in topology.deployments if d.engine.kind == "generate")
+    step_ms = min((d.engine.decode_step_ms for d in topology.deployments if d.engine.kind == "generate"),
+                  default=20.0)
+    per_stream = 1000.0 / step_ms
+    by_proxy = int(PROXY_FRAMES_PER_S / per_stream)
+    by_engines = int(engines * ENGINE_FRAMES_PER_S / per_stream)
+    if by_proxy <= by_engines:
+        return by_proxy, (f"the mesh proxy relays about {PROXY_FRAMES_PER_S:,} token frames/s, "
+                          f"{by_proxy} streams at a {step_ms:g} ms decode step")
+    return by_engines, (f"{engines} engine process(es) at about {ENGINE_FRAMES_PER_S:,} token frames/s each, "
+                        f"{by_engines} streams at a {step_ms:g} ms decode step")
+
+
+def check_load(users: int, topology: Topology) -> str | None:
+    """None when `users` concurrent streams fit the stack's measured capacity;
+    otherwise one message saying the capacity and how to lower the load."""
+    capacity, why = stream_capacity(topology)
+    if users <= capacity:
+        return None
+    return (f"{users} users can hold {users} streams at once, more than this local stack carries "
+            f"({capacity}: {why}); above it the test double's own delays would show up as the mesh's "
+            f"latency. Lower the load to --users {capacity} or fewer, or run it against a cluster")
+
+
+def check_stack_load(users: int, stack: str) -> str | None:
+    """`check_load` against the running local stack named `stack` (its
+    topology file from the stack's state); None when no such stack runs."""
+    state = read_state(stack)
+    if state is None or not state.topology:
+        return None
+    return check_load(users, load_topology(state.topology))
