@@ -16,6 +16,7 @@ import yaml
 
 from harness.diagnostics import Diagnostic, Severity, field_path
 from harness.istio.hosts import DEFAULT_NAMESPACE
+from harness.istio.kinds import group_of
 from harness.istio.registry import ServiceRegistry
 from harness.selectors import LabelSelector, SelectorError, selector_of
 from harness.validation import Checked, register
@@ -24,7 +25,10 @@ from harness.yamlsource import SourceDocument, load_documents
 __all__ = ["validate_kubernetes", "K8S_VERSION", "Manifest", "cross_reference", "read_manifests", "service_registry"]
 
 K8S_VERSION = "1.30"
-_SKIP_KINDS = {"LocalTopology", "Kustomization"}
+# The harness's own kinds (LocalTopology, ServiceLevelObjectives) have their own
+# validators; a Kustomization is kustomize's input, not an object.
+_OWN_GROUP = "harness.llm-mesh.dev"
+_SKIP_KINDS = {"Kustomization"}
 _CRD_GROUPS = ("networking.istio.io", "security.istio.io", "telemetry.istio.io", "monitoring.coreos.com")
 
 
@@ -120,7 +124,8 @@ def read_manifests(files: list[Path]) -> tuple[list[Manifest], list[Diagnostic]]
                 diags.append(Diagnostic("error", str(f), f"a manifest needs apiVersion and kind; '{missing}' is "
                                         "missing", field=missing, line=d.line(()), fix=f"add '{missing}'"))
                 continue
-            if data.get("kind") in _SKIP_KINDS or "method" in data:
+            if data.get("kind") in _SKIP_KINDS or group_of(str(data["apiVersion"])) == _OWN_GROUP \
+                    or "method" in data:
                 continue
             out.append(Manifest(str(f), d))
     return out, diags
@@ -129,8 +134,7 @@ def read_manifests(files: list[Path]) -> tuple[list[Manifest], list[Diagnostic]]
 def _schema(m: Manifest) -> Diagnostic | None:
     import kubernetes_validate
 
-    group = str(m.data.get("apiVersion", "")).split("/")[0] if "/" in str(m.data.get("apiVersion", "")) else ""
-    if group in _CRD_GROUPS:
+    if group_of(str(m.data.get("apiVersion", ""))) in _CRD_GROUPS:
         return None  # custom resources: Istio's are checked by the Istio validator
     try:
         kubernetes_validate.validate(m.data, K8S_VERSION, strict=True)

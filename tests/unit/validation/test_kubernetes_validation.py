@@ -207,3 +207,10 @@ def test_kustomize_patch_files_are_not_schema_checked(tmp_path: Path) -> None:
 def test_unknown_kind_is_reported(tmp_path: Path, bad: str, expected: str) -> None:
     good(tmp_path, **{"deploy.yaml": bad})
     assert any(expected in d for d in [str(x) for x in validate_path(tmp_path).diagnostics])
+
+
+def test_the_harness_own_kinds_are_left_to_their_validators(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[3] / "reference-stack"
+    good(tmp_path, **{"slo.yaml": (repo / "slo" / "reference.yaml").read_text(),
+                      "topology.yaml": (repo / "local" / "topology.yaml").read_text()})
+    assert [str(d) for d in validate_path(tmp_path).diagnostics] == []
