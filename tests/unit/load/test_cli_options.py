@@ -4,6 +4,7 @@ directory-or-prefix rule, and help that shows no type for flags."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -103,3 +104,12 @@ def test_error_kinds_are_strings_in_records() -> None:
     assert ErrorKind.STREAM_CUT == "stream_cut" and isinstance(ErrorKind.STREAM_CUT, str)
     assert {k.value for k in ErrorKind} >= {"connect", "timeout", "http", "stream_cut", "malformed_event",
                                              "stream_error", "client_saturated"}
+
+
+def test_every_flag_the_load_docs_name_is_accepted_by_harness_load() -> None:
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+    accepted = set(flag.findall(_help("load") + _help("load", "ui")))
+    named = set(flag.findall(DOCS.read_text()))
+    assert named, "docs/load.md names no flag"
+    unknown = sorted(named - accepted)
+    assert not unknown, f"docs/load.md names flags `harness load` does not accept: {unknown}"
