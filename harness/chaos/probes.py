@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from harness.chaos.errors import ChaosActionFailed
+from harness.outbound import OutboundError, OutboundSettings, httpx_options, requests_session
 from harness.targets.base import TargetError
 from harness.targets.factory import get_target
 
@@ -45,6 +46,21 @@ def _prometheus(configuration: Configuration) -> str:
     return str(url)
 
 
+def _outbound() -> OutboundSettings:
+    """The harness's outbound TLS, proxy and token settings (HARNESS_* variables)."""
+    try:
+        return OutboundSettings.from_env()
+    except OutboundError as exc:
+        raise ChaosActionFailed(str(exc)) from None
+
+
+def _httpx(outbound: OutboundSettings, url: str) -> dict[str, Any]:
+    try:
+        return httpx_options(outbound, url)
+    except OutboundError as exc:
+        raise ChaosActionFailed(str(exc)) from None
+
+
 def gateway_success_ratio(requests: int = 10, headers: dict[str, str] | None = None, model: str = "llama-3-8b",
                           max_tokens: int = 2, timeout: float = 30.0, configuration: Configuration = None,
                           secrets: Any = None) -> float:
@@ -52,10 +68,12 @@ def gateway_success_ratio(requests: int = 10, headers: dict[str, str] | None = N
     url = f"{_gateway(configuration)}/v1/chat/completions"
     body = {"model": model, "messages": [{"role": "user", "content": "probe"}], "max_tokens": max_tokens}
     ok = 0
-    with httpx.Client(timeout=timeout) as client:
+    outbound = _outbound()
+    with httpx.Client(timeout=timeout, **_httpx(outbound, url)) as client:
         for _ in range(requests):
             try:
-                ok += client.post(url, json=body, headers=headers or {}).status_code == 200
+                ok += client.post(url, json=body, headers={**outbound.gateway_headers(), **(headers or {})}
+                                  ).status_code == 200
             except httpx.HTTPError:
                 pass
     return ok / requests
@@ -81,7 +99,7 @@ def endpoint_health(selector: str, namespace: str | None = None, configuration: 
     for p in pods:
         if p.url:
             try:
-                healthy += httpx.get(f"{p.url}/health", timeout=2).status_code == 200
+                healthy += httpx.get(f"{p.url}/health", timeout=2, **_httpx(_outbound(), p.url)).status_code == 200
             except httpx.HTTPError:
                 pass
         else:
@@ -95,7 +113,11 @@ def _query(configuration: Configuration, promql: str) -> float:
 
     url = _prometheus(configuration)
     try:
-        result = PrometheusConnect(url=url, disable_ssl=True).custom_query(promql)
+        session = requests_session(_outbound(), url)
+    except OutboundError as exc:
+        raise ChaosActionFailed(str(exc)) from None
+    try:
+        result = PrometheusConnect(url=url, session=session).custom_query(promql)
     except (PrometheusApiClientException, OSError) as exc:  # a refused query; requests' errors are OSErrors
         raise ChaosActionFailed(f"Prometheus query failed ({exc}); the probe is inconclusive") from None
     if not result:

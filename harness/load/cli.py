@@ -17,6 +17,7 @@ from rich.console import Console
 
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.durations import parse_duration
+from harness.load.gateway import prepare_target, with_outbound_options
 from harness.load.runner import (
     CSV_RULE,
     LoadResult,
@@ -28,6 +29,7 @@ from harness.load.runner import (
 from harness.load.supervise import INTERRUPTED_EXIT_CODE, forward_stop_signals, wait_until
 from harness.load.thresholds import Thresholds, summarize, threshold_flags
 from harness.localstack.capacity import check_stack_load
+from harness.outbound import OutboundSettings
 
 app = typer.Typer(help="LLM load profiles on Locust (headless runs, thresholds, the web UI)",
                   invoke_without_command=True, no_args_is_help=False)
@@ -72,6 +74,7 @@ def with_threshold_options(command: Callable[..., None]) -> Callable[..., None]:
 
 @app.callback()
 @with_threshold_options
+@with_outbound_options
 def load(
     ctx: typer.Context,
     profile: str | None = typer.Option(None, "--profile", "-p", help=f"one of {', '.join(available_profiles())} or a locustfile"),
@@ -84,6 +87,7 @@ def load(
     csv: str | None = typer.Option(None, "--csv", help=f"where Locust's CSV files and the records go: {CSV_RULE}"),
     records: Path | None = typer.Option(None, "--records", help="JSON-lines file of RequestRecords"),
     thresholds: Thresholds = Thresholds(),
+    outbound: OutboundSettings = OutboundSettings(),
 ) -> None:
     """Run a profile headless: `harness load --profile chat_stream --headless --duration 60s --csv out/`.
     Exit 0 when the run finished, 3 when a threshold was missed, 130 when stopped by SIGINT / SIGTERM."""
@@ -100,6 +104,7 @@ def load(
         raise ConfigError(Diagnostic("error", "--users", overload))
     run = LoadRun(profile, host or default_host(stack), _duration(duration), users, spawn_rate,
                   csv_prefix=csv_prefix, records_path=records or csv_records, thresholds=thresholds)
+    run.host = prepare_target(run.host, outbound, out)
     out.print(f"running {run.locustfile.name} against {run.host} for {duration} with {users} users")
     run.start()
     with forward_stop_signals(run.stop) as interruption:
@@ -126,11 +131,12 @@ def _print_summary(result: LoadResult) -> None:
         first = df[df["error_kind"].notna()].iloc[0]
         out.print(f"first error: {first['error_kind']}: {first['error']}")
     for line in result.output.splitlines():
-        if line.startswith(("LLM thresholds", "  ok:", "  FAILED:")) or "FAILED:" in line:
+        if line.startswith(("LLM thresholds", "  ok:", "  FAILED:", "user error:")) or "FAILED:" in line:
             out.print(line)
 
 
 @app.command("ui")
+@with_outbound_options
 def ui(
     profile: str = typer.Option(..., "--profile", "-p"),
     host: str | None = typer.Option(None, "--host"),
@@ -139,11 +145,12 @@ def ui(
     users: int = typer.Option(10, "--users", "-u"),
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r"),
     records: Path | None = typer.Option(None, "--records", help="also append every request's RequestRecord to this JSON-lines file"),
+    outbound: OutboundSettings = OutboundSettings(),
 ) -> None:
     """Open Locust's web UI on a profile (TTFT, TPOT and ITL rows, an LLM tab with charts).
     Ctrl-C, SIGINT or SIGTERM stop it (exit 130)."""
     locustfile = resolve_profile(profile)
-    target = host or default_host(stack)
+    target = prepare_target(host or default_host(stack), outbound, out)
     cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--host", target, "--web-host", "127.0.0.1",
            "--web-port", str(web_port), "-u", str(users), "-r", str(spawn_rate)]
     if records is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import gevent
 from gevent.pool import Group
@@ -39,6 +39,11 @@ class OpenLoopMixin(LLMUser):
     arrival: ClassVar[Literal["constant", "poisson"]] = "constant"
     rate: ClassVar[float] = 5.0
     max_in_flight: ClassVar[int] = 512
+
+    def __init__(self, environment: Any) -> None:
+        # requests overlap: the user's connection pool must hold as many as may be in flight
+        self.concurrency = self.max_in_flight
+        super().__init__(environment)
 
     def on_start(self) -> None:
         super().on_start()

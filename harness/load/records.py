@@ -53,6 +53,7 @@ class RequestRecord:
     user_id: str | None = None
     send_lag_s: float = 0.0  # open loop: actual send minus intended send
     latency_origin: str = "send"  # "intended" in open-loop mode
+    tls: str | None = None  # https: "verified", or "unverified" under --insecure; None for http
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,15 +1,11 @@
-"""Incremental Server-Sent Events parsing and HTTP chunked decoding. Pure:
-bytes in, events out, however the bytes were split."""
+"""Incremental Server-Sent Events parsing. Pure: bytes in, events out,
+however the bytes were split."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-__all__ = ["SSEEvent", "SSEParser", "ChunkedDecoder", "ChunkedError"]
-
-_HEX = re.compile(rb"[0-9A-Fa-f]+")
-
+__all__ = ["SSEEvent", "SSEParser"]
 
 @dataclass(frozen=True)
 class SSEEvent:
@@ -80,53 +76,3 @@ class SSEParser:
     def pending(self) -> bool:
         """True when a started event was never terminated (a cut stream)."""
         return bool(self._data) or bool(self._buf.strip())
-
-
-class ChunkedError(ValueError):
-    """The body's chunk framing is broken."""
-
-
-class ChunkedDecoder:
-    """HTTP/1.1 chunked transfer decoding, fed in arbitrary pieces."""
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._need = 0  # payload bytes left in the current chunk
-        self._crlf = False  # expecting the CRLF after a chunk's payload
-        self.done = False
-
-    def feed(self, data: bytes) -> bytes:
-        self._buf += data
-        out = bytearray()
-        while self._buf and not self.done:
-            if self._need:
-                take = self._buf[: self._need]
-                out += take
-                self._need -= len(take)
-                self._buf = self._buf[len(take):]
-                if not self._need:
-                    self._crlf = True
-                continue
-            if self._crlf:
-                if len(self._buf) < 2:
-                    break
-                if self._buf[:2] != b"\r\n":
-                    raise ChunkedError("missing CRLF after a chunk")
-                self._buf = self._buf[2:]
-                self._crlf = False
-                continue
-            eol = self._buf.find(b"\r\n")
-            if eol < 0:
-                if len(self._buf) > 1024:
-                    raise ChunkedError("chunk size line too long")
-                break
-            field = self._buf[:eol].split(b";", 1)[0].strip()
-            if not _HEX.fullmatch(field):
-                raise ChunkedError(f"bad chunk size {self._buf[:eol][:20]!r}")
-            size = int(field, 16)
-            self._buf = self._buf[eol + 2:]
-            if size == 0:
-                self.done = True  # trailers, if any, are ignored
-                break
-            self._need = size
-        return bytes(out)

@@ -7,35 +7,52 @@ and one Locust request (`POST`, end-to-end time); successful ones add `TTFT`,
 `TPOT` and `ITL` rows that show in Locust's UI, CSV and HTML report but stay
 out of its totals (see `harness.load.plugin.log_token_timings`). Importing this
 module registers the plugin's hooks: the record sink, CLI options and UI tab.
+
+The users are Locust `FastHttpUser`s: requests go through its
+geventhttpclient connection pool, over http or https, directly or through
+the proxy the environment names, with the TLS trust, client certificate,
+token and headers of `harness.outbound` (`--ca-bundle`, `--insecure`,
+`--client-cert`, `--api-key-env`, `--header`). A stream is read line by line
+as it arrives and each event is timestamped when its line is in.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import time
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from locust import User, constant, task
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
 
-from harness.load.httpclient import ConnectFailed, Connection, HTTPClientError, ReadTimeout
+from harness.load import options  # noqa: F401  (registers the outbound HTTP options, the user-error report)
 from harness.load.plugin import log_token_timings
 from harness.load.prompts import LengthDistribution, PromptGenerator
 from harness.load.records import ErrorKind, RecordBuilder, RequestRecord, now_utc
-from harness.load.sse import ChunkedError, SSEParser
+from harness.load.sse import SSEParser
 from harness.load.traffic import TrafficMix
+from harness.outbound import OutboundSettings, check_base_url, gevent_client_options, redact
 
 __all__ = ["LLMUser", "ChatUser", "CompletionUser", "LLMRequestError"]
 
 _user_numbers = itertools.count()
 
 
+def _now() -> float:
+    # perf_counter_ns is the same clock as perf_counter, without float rounding at read
+    return time.perf_counter_ns() * 1e-9
+
+
 class LLMRequestError(Exception):
     """Shown in Locust's failures table: `<error kind>: <message>`."""
 
 
-class LLMUser(User):
+class LLMUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)
 
@@ -55,26 +72,41 @@ class LLMUser(User):
     read_timeout: ClassVar[float] = 300.0
     scenario: ClassVar[str | None] = None
 
+    def __init__(self, environment: Any) -> None:
+        # Outbound settings become FastHttpUser's own knobs before it builds its
+        # session; a problem with them is raised from on_start, where Locust
+        # reports it (an exception here would only end the spawning greenlet).
+        self.outbound = OutboundSettings.from_env()
+        self._startup_error: Exception | None = None
+        self.connection_timeout = self.connect_timeout
+        self.network_timeout = self.read_timeout
+        try:
+            self.base_url = check_base_url(self.host or "")
+            for name, value in gevent_client_options(self.outbound, self.base_url).items():
+                setattr(self, name, value)
+        except Exception as exc:  # reported by on_start with its message
+            self._startup_error = exc
+            self.base_url = "http://unusable.invalid"
+        self.host = self.base_url
+        super().__init__(environment)
+
     def on_start(self) -> None:
+        if self._startup_error is not None:
+            raise self._startup_error
         self.number = next(_user_numbers)
         user_seed = self.seed * 100_003 + self.number
         self.prompts = PromptGenerator(self.prompt_lengths, seed=user_seed,
                                        system_prompt_tokens=self.system_prompt_tokens)
         self.mix = replace(self.traffic, seed=user_seed)
         self.user_id = self.mix.user_id_for(self.number)
-        # Idle keep-alive connections; open-loop users run requests concurrently,
-        # each on its own connection.
-        self._idle: list[Connection] = []
+        self._prefix = urlsplit(self.base_url).path.rstrip("/")
+        self._http = self.client.client.clientpool.get_client(self.base_url)
+        self._tls = None if not self.base_url.startswith("https") else \
+            "unverified" if self.outbound.insecure else "verified"
+        self._headers = {"Content-Type": "application/json", **self.outbound.gateway_headers()}
 
     def on_stop(self) -> None:
-        for conn in getattr(self, "_idle", []):
-            conn.close()
-        self._idle = []
-
-    def _connection(self) -> Connection:
-        if self._idle:
-            return self._idle.pop()
-        return Connection(self.host or "http://127.0.0.1:8000", self.connect_timeout, self.read_timeout)
+        self.client.client.close()
 
     # -- hooks ------------------------------------------------------------------
     def build_body(self) -> dict[str, Any]:
@@ -113,46 +145,47 @@ class LLMUser(User):
         stream = bool(body.get("stream"))
         rec = RequestRecord(start=now_utc(), scenario=self.scenario or type(self).__name__, api=self.api,
                             stream=stream, model_requested=str(body.get("model")), tier=traits.tier,
-                            user_id=traits.user_id, latency_origin="intended" if intended is not None else "send")
-        path = "/v1/chat/completions" if self.api == "chat" else "/v1/completions"
+                            user_id=traits.user_id, latency_origin="intended" if intended is not None else "send",
+                            tls=self._tls)
+        path = self._prefix + ("/v1/chat/completions" if self.api == "chat" else "/v1/completions")
         payload = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **self.extra_headers, **traits.headers}
-        sent = time.perf_counter()
+        headers = {**self._headers, **self.extra_headers, **traits.headers}
+        sent = _now()
         origin = intended if intended is not None else sent
         rec.send_lag_s = max(0.0, sent - origin)
         b = RecordBuilder(rec, origin, self.attribution_header)
-        conn = self._connection()
+        resp: HTTPSocketPoolResponse | None = None
         try:
-            resp = conn.request("POST", path, payload, headers)
-            b.head(resp.status, resp.headers)
-            if resp.status >= 300:
+            resp = self._http.request("POST", path, body=payload, headers=headers)
+            b.head(resp.status_code, {k.lower(): v for k, v in resp.items()})
+            if resp.status_code >= 300:
                 b.http_error(resp.read())
             elif stream:
-                parser = SSEParser()
-                for t, piece in resp.iter_body():
-                    for ev in parser.feed(piece):
-                        b.event(t, ev.data)
+                self._read_events(resp, b)
             else:
-                for t, piece in resp.iter_body():
-                    b.body(t, piece)
-        except ConnectFailed as exc:
-            b.fail(ErrorKind.CONNECT, str(exc))
-        except ReadTimeout as exc:
-            b.fail(ErrorKind.TIMEOUT, str(exc))
-        except ChunkedError as exc:
-            conn.close()
-            b.fail(ErrorKind.MALFORMED, f"broken chunked body: {exc}")
-        except HTTPClientError as exc:
-            b.fail(ErrorKind.STREAM_CUT if rec.status else ErrorKind.CONNECT, str(exc))
-        except OSError as exc:
-            conn.close()
-            b.fail(ErrorKind.CONNECT if rec.status is None else ErrorKind.STREAM_CUT, str(exc))
+                b.body(_now(), resp.read())
+        except Exception as exc:  # every transport failure becomes the record's error, never a crash
+            kind, message = _classify(exc, rec.status is not None, self)
+            b.fail(kind, redact(message, self.outbound))
         finally:
-            self._idle.append(conn)  # a closed connection reconnects on its next use
-        rec = b.finish(time.perf_counter())
+            if resp is not None:
+                resp.release()  # back to the pool when complete, else closed
+        rec = b.finish(_now())
         self._report(rec)
         self.on_record(rec, body)
         return rec
+
+    @staticmethod
+    def _read_events(resp: HTTPSocketPoolResponse, b: RecordBuilder) -> None:
+        parser = SSEParser()
+        readline = resp.readline
+        while True:
+            line = readline(b"\n")
+            if not line:
+                return
+            t = _now()
+            for ev in parser.feed(line):
+                b.event(t, ev.data)
 
     def _report(self, rec: RequestRecord) -> None:
         """The request as one Locust request (`POST`, end-to-end time), then its
@@ -174,3 +207,30 @@ class ChatUser(LLMUser):
 class CompletionUser(LLMUser):
     abstract = True
     api = "completion"
+
+
+def _classify(exc: Exception, answered: bool, user: LLMUser) -> tuple[ErrorKind, str]:
+    """(error kind, message) of a transport failure; `answered`: the response head was in."""
+    if isinstance(exc, TimeoutError):
+        return ErrorKind.TIMEOUT, (f"no data for {user.read_timeout:g}s" if answered
+                                   else f"no response within {user.read_timeout:g}s")
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+        return (ErrorKind.STREAM_CUT if answered else ErrorKind.CONNECT), f"TLS: {reason}"
+    if isinstance(exc, HTTPConnectionClosed):
+        return (ErrorKind.STREAM_CUT, "the connection closed mid-body") if answered else \
+            (ErrorKind.CONNECT, "the connection closed before the response head")
+    if isinstance(exc, HTTPParseError):
+        if not answered:
+            return ErrorKind.CONNECT, f"broken HTTP response head: {exc}"
+        # llhttp's words for a body the peer ended early; anything else is broken framing
+        if "Incomplete response" in str(exc):
+            return ErrorKind.STREAM_CUT, "the connection closed mid-body"
+        return ErrorKind.MALFORMED, f"broken HTTP body: {exc}"
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc) or type(exc).__name__
+        via = f" through proxy {user.proxy_host}:{user.proxy_port}" if user.proxy_host else ""
+        return (ErrorKind.STREAM_CUT, f"connection lost mid-body: {what}") if answered else \
+            (ErrorKind.CONNECT, f"connect to {user.base_url}{via}: {what}")
+    # geventhttpclient raises RuntimeError for a refused proxy CONNECT
+    return (ErrorKind.STREAM_CUT if answered else ErrorKind.CONNECT), f"{type(exc).__name__}: {exc}"

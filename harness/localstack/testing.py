@@ -111,17 +111,19 @@ class EngineProcess:
 
 @contextlib.contextmanager
 def engine_process(params: dict[str, Any] | None = None, pod: str = "engine-test-0",
-                   startup_delay: float = 0.0) -> Iterator[EngineProcess]:
-    """One engine process on a free loopback port, ended by its PID afterwards."""
+                   startup_delay: float = 0.0, tls: tuple[str, str] | None = None) -> Iterator[EngineProcess]:
+    """One engine process on a free loopback port, ended by its PID afterwards
+    (serving https with `tls` = (certificate PEM, key PEM))."""
+    tls_args = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.localstack.engine", "--port", "0", "--pod", pod,
-         "--params", json.dumps(params or {}), "--startup-delay", str(startup_delay)],
+         "--params", json.dumps(params or {}), "--startup-delay", str(startup_delay), *tls_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         if not line:
             raise RuntimeError(f"engine did not start: {proc.stderr.read() if proc.stderr else ''}")
-        yield EngineProcess(f"http://127.0.0.1:{json.loads(line)['port']}", proc)
+        yield EngineProcess(f"{'https' if tls else 'http'}://127.0.0.1:{json.loads(line)['port']}", proc)
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -133,9 +135,10 @@ def engine_process(params: dict[str, Any] | None = None, pod: str = "engine-test
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
+def serve_in_thread(app: Any, ssl_context: Any = None) -> Iterator[str]:
     """Serve an aiohttp Application on a free loopback port from a thread of
-    this process (for test doubles of remote APIs); yields its base URL."""
+    this process (for test doubles of remote APIs); yields its base URL
+    (https when an `ssl.SSLContext` is given)."""
     import asyncio
     import threading
 
@@ -148,7 +151,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     async def start() -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
         holder["runner"], holder["port"] = runner, runner.addresses[0][1]
         started.set()
 
@@ -162,7 +165,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     if not started.wait(10):
         raise RuntimeError("the test server did not start")
     try:
-        yield f"http://127.0.0.1:{holder['port']}"
+        yield f"{'https' if ssl_context is not None else 'http'}://127.0.0.1:{holder['port']}"
     finally:
         asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

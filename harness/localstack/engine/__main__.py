@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import socket
+import ssl
 import sys
 
 from aiohttp import web
@@ -30,7 +31,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pod", default="engine-0")
     ap.add_argument("--params", default="{}", help="EngineParams as JSON (camelCase keys)")
     ap.add_argument("--startup-delay", type=float, default=0.0)
+    ap.add_argument("--tls-cert", help="serve https with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", help="the certificate's PEM private key")
     return ap.parse_args(argv)
+
+
+def _server_tls(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """A TLS-terminating engine, for clients that must be measured over https."""
+    if not cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 async def serve(args: argparse.Namespace, params: EngineParams) -> None:
@@ -43,7 +55,8 @@ async def serve(args: argparse.Namespace, params: EngineParams) -> None:
         sock.setblocking(False)
         site: web.BaseSite = web.SockSite(runner, sock, backlog=4096)
     else:
-        site = web.TCPSite(runner, args.host, args.port, backlog=4096, reuse_address=True)
+        site = web.TCPSite(runner, args.host, args.port, backlog=4096, reuse_address=True,
+                           ssl_context=_server_tls(args.tls_cert, args.tls_key))
     await site.start()
     if args.fd is None:
         port = runner.addresses[0][1]

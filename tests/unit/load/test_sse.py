@@ -1,5 +1,5 @@
-"""SSEParser and ChunkedDecoder: bytes in, the same events/payload out however
-the bytes were split."""
+"""SSEParser: bytes in, the same events out however the bytes were split
+(line by line, as the users read a stream, included)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from harness.load.sse import ChunkedDecoder, ChunkedError, SSEEvent, SSEParser
+from harness.load.sse import SSEEvent, SSEParser
 
 # -- a realistic vLLM / OpenAI chat stream -------------------------------------------------
 
@@ -190,123 +190,10 @@ def test_usage_only_chunk_and_error_event_come_through() -> None:
     assert json.loads(events[1].data)["error"]["message"] == "engine dead"
 
 
-# -- ChunkedDecoder ---------------------------------------------------------------------------
-
-
-def chunked(*chunks: bytes, upper: bool = False) -> bytes:
-    out = b""
-    for c in chunks:
-        size = f"{len(c):X}" if upper else f"{len(c):x}"
-        out += size.encode() + b"\r\n" + c + b"\r\n"
-    return out + b"0\r\n\r\n"
-
-
-BODY_CHUNKS = [b"hello", b" " * 26 + b"world", b"x" * 300, b"\r\n\r\n0\r\n"]  # sizes 5, 1f, 12c, 7
-PAYLOAD = b"".join(BODY_CHUNKS)
-
-
-def decode_pieces(pieces) -> tuple[bytes, ChunkedDecoder]:
-    d = ChunkedDecoder()
-    return b"".join(d.feed(p) for p in pieces), d
-
-
-@pytest.mark.parametrize("upper", [False, True])
-def test_chunked_whole(upper: bool) -> None:
-    out, d = decode_pieces([chunked(*BODY_CHUNKS, upper=upper)])
-    assert out == PAYLOAD
-    assert d.done
-
-
-def test_chunked_byte_by_byte() -> None:
-    data = chunked(*BODY_CHUNKS)
-    out, d = decode_pieces(data[i:i + 1] for i in range(len(data)))
-    assert out == PAYLOAD
-    assert d.done
-
-
-def test_chunked_every_two_way_split() -> None:
-    data = chunked(*BODY_CHUNKS)
-    for i in range(len(data) + 1):
-        out, d = decode_pieces([data[:i], data[i:]])
-        assert out == PAYLOAD, f"split at byte {i}"
-        assert d.done
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_chunked_random_seeded_splits(seed: int) -> None:
-    data = chunked(*BODY_CHUNKS)
-    rng = random.Random(seed)
-    pieces = random_splits(data, rng, rng.randint(2, 60))
-    out, d = decode_pieces(pieces)
-    assert out == PAYLOAD
-    assert d.done
-
-
-def test_chunked_split_inside_size_line_and_crlf() -> None:
-    d = ChunkedDecoder()
-    assert d.feed(b"1") == b""
-    assert d.feed(b"a") == b""  # size 0x1a, still no CRLF
-    assert d.feed(b"\r") == b""
-    assert d.feed(b"\nabcdefghijklm") == b"abcdefghijklm"
-    assert d.feed(b"nopqrstuvwxyz\r") == b"nopqrstuvwxyz"
-    assert d.feed(b"\n0\r") == b""
-    assert not d.done
-    assert d.feed(b"\n\r\n") == b""
-    assert d.done
-
-
-def test_chunk_extensions_are_ignored() -> None:
-    out, d = decode_pieces([b"5;name=val\r\nhello\r\n3 ; a=b;c\r\nabc\r\n0;last\r\n\r\n"])
-    assert out == b"helloabc"
-    assert d.done
-
-
-def test_done_only_after_the_zero_chunk() -> None:
-    d = ChunkedDecoder()
-    assert d.feed(b"5\r\nhello\r\n") == b"hello"
-    assert not d.done
-    d.feed(b"0\r\n")
-    assert d.done
-
-
-def test_bytes_after_the_last_chunk_are_ignored() -> None:
-    d = ChunkedDecoder()
-    assert d.feed(b"2\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\nHTTP/1.1 200 OK\r\n") == b"ok"
-    assert d.done
-    assert d.feed(b"5\r\nextra\r\n") == b""
-    assert d.done
-
-
-@pytest.mark.parametrize("size_line", [b"zz", b"5g", b"", b"hello world"])
-def test_bad_hex_size_raises(size_line: bytes) -> None:
-    with pytest.raises(ChunkedError):
-        ChunkedDecoder().feed(size_line + b"\r\nhello\r\n")
-
-
-@pytest.mark.parametrize("size_line", [b"-1", b"-a"])
-def test_negative_chunk_size_raises(size_line: bytes) -> None:
-    # only the size line is fed: with a payload after it the current code never returns
-    with pytest.raises(ChunkedError):
-        ChunkedDecoder().feed(size_line + b"\r\n")
-
-
-def test_overlong_size_line_raises() -> None:
-    with pytest.raises(ChunkedError):
-        ChunkedDecoder().feed(b"f" * 2000)
-
-
-def test_missing_crlf_after_data_raises() -> None:
-    with pytest.raises(ChunkedError):
-        ChunkedDecoder().feed(b"5\r\nhelloXY0\r\n\r\n")
-
-
-def test_missing_crlf_detected_across_a_split() -> None:
-    d = ChunkedDecoder()
-    assert d.feed(b"5\r\nhello\r") == b"hello"
-    with pytest.raises(ChunkedError):
-        d.feed(b"X")
-
-
-def test_chunk_longer_than_announced_raises() -> None:
-    with pytest.raises(ChunkedError):
-        ChunkedDecoder().feed(b"3\r\nhello\r\n0\r\n\r\n")
+@EOLS
+def test_line_by_line_equals_whole(eol: str) -> None:
+    # what LLMUser feeds: readline(b"\n") pieces (a CR-only stream comes as one piece)
+    data = openai_stream(eol)
+    lines = data.splitlines(keepends=True) if eol != "\r" else [data]
+    p = SSEParser()
+    assert feed_all(p, lines) == EXPECTED

@@ -1,0 +1,249 @@
+"""LLM users against real gateways' transport: https with a private CA made
+here (trustme), refusal without it, client certificates (mTLS), a bearer
+token the server checks, extra headers, proxies, and every bad-input case
+ending before the load starts with one clear line. The token planted in the
+environment must not appear in any output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+
+from harness.localstack.testing import serve_in_thread
+
+pytestmark = pytest.mark.integration
+USERS = Path(__file__).parent / "fixtures" / "load" / "gateway_users.py"
+TOKEN = "sk-planted-4f1c9e7d2b"  # must never be written anywhere
+
+
+@dataclass
+class Seen:
+    auth: list[str | None] = field(default_factory=list)
+    tenant: list[str | None] = field(default_factory=list)
+
+
+def gateway_app(seen: Seen) -> web.Application:
+    """An OpenAI-style gateway that wants `Authorization: Bearer TOKEN`."""
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        seen.auth.append(request.headers.get("Authorization"))
+        seen.tenant.append(request.headers.get("x-tenant"))
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"error": {"message": "invalid api key", "code": 401}}, status=401)
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for word in ("a", "b", "c", "d"):
+            chunk = {"object": "chat.completion.chunk", "model": "llama-3-8b",
+                     "choices": [{"index": 0, "delta": {"content": f" {word}"}, "finish_reason": None}]}
+            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            await asyncio.sleep(0.005)
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": []})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", models)
+    return app
+
+
+@dataclass
+class PKI:
+    dir: Path
+    ca: trustme.CA
+
+    def write(self, name: str, blob: Any) -> str:
+        path = self.dir / name
+        blob.write_to_path(str(path))
+        return str(path)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return PKI(tmp_path_factory.mktemp("pki"), trustme.CA())
+
+
+@contextmanager
+def gateway(pki: PKI, names: tuple[str, ...] = ("127.0.0.1", "localhost"),
+            client_ca: bool = False) -> Iterator[tuple[str, Seen]]:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    pki.ca.issue_cert(*names).configure_cert(ctx)
+    if client_ca:
+        pki.ca.configure_trust(ctx)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    seen = Seen()
+    with serve_in_thread(gateway_app(seen), ssl_context=ctx) as url:
+        yield url, seen
+
+
+@pytest.fixture(scope="module")
+def ca_file(pki: PKI) -> str:
+    return pki.write("ca.pem", pki.ca.cert_pem)
+
+
+def harness_load(url: str, *args: str, out: Path | None = None, env: dict[str, str] | None = None,
+                 user: str = "GatewayChat") -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "harness", "load", "--profile", str(USERS), "--headless", "--duration", "2s",
+           "--users", "2", "--spawn-rate", "2", "--host", url, *args]
+    if out is not None:
+        cmd += ["--csv", str(out)]
+    inherited = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    # the users file holds two classes: the run takes the one asked for
+    full_env = {**inherited, "OPENAI_API_KEY": TOKEN, "HARNESS_TEST_USER": user, **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=full_env)
+
+
+def records(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines() if line]
+
+
+def assert_token_nowhere(p: subprocess.CompletedProcess[str], out: Path | None) -> None:
+    assert TOKEN not in p.stdout and TOKEN not in p.stderr
+    if out is not None:
+        files = [f for f in out.rglob("*") if f.is_file()]
+        assert files
+        for f in files:
+            assert TOKEN not in f.read_text(errors="replace"), f
+
+
+def one_error_line(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    return lines[0]
+
+
+def test_streams_through_a_private_ca_with_token_and_headers(pki: PKI, ca_file: str, tmp_path: Path) -> None:
+    with gateway(pki) as (url, seen):
+        p = harness_load(url, "--ca-bundle", ca_file, "--header", "x-tenant:blue", out=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    recs = records(tmp_path)
+    assert len(recs) >= 4 and all(r["ok"] for r in recs)
+    assert {r["tls"] for r in recs} == {"verified"}
+    assert all(r["output_tokens"] == 4 and len(r["itl_s"]) == 3 for r in recs)
+    assert set(seen.auth) == {f"Bearer {TOKEN}"} and set(seen.tenant) == {"blue"}
+    assert "Bearer from $OPENAI_API_KEY" in p.stdout
+    assert_token_nowhere(p, tmp_path)
+
+
+def test_private_ca_not_trusted_is_refused_before_the_load(pki: PKI) -> None:
+    with gateway(pki) as (url, seen):
+        p = harness_load(url)
+    line = one_error_line(p)
+    assert "certificate verify failed" in line and "--ca-bundle" in line
+    assert seen.auth == []  # no load was sent
+    assert_token_nowhere(p, None)
+
+
+def test_certificate_for_another_name_is_refused(pki: PKI, ca_file: str) -> None:
+    with gateway(pki, names=("gateway.example",)) as (url, _):
+        p = harness_load(url, "--ca-bundle", ca_file)
+    line = one_error_line(p)
+    assert "not valid for this host name" in line and "--host" in line
+
+
+def test_insecure_is_loud_in_output_and_records(pki: PKI, tmp_path: Path) -> None:
+    with gateway(pki) as (url, _):
+        p = harness_load(url, "--insecure", out=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "TLS certificate verification is OFF" in p.stdout
+    recs = records(tmp_path)
+    assert recs and {r["tls"] for r in recs} == {"unverified"}
+
+
+def test_mtls_gateway_needs_the_client_certificate(pki: PKI, ca_file: str, tmp_path: Path) -> None:
+    client = pki.ca.issue_cert("load@example")
+    cert = pki.write("client.pem", client.cert_chain_pems[0])
+    key = pki.write("client.key", client.private_key_pem)
+    with gateway(pki, client_ca=True) as (url, seen):
+        refused = harness_load(url, "--ca-bundle", ca_file)
+        p = harness_load(url, "--ca-bundle", ca_file, "--client-cert", cert, "--client-key", key, out=tmp_path)
+    line = one_error_line(refused)
+    assert "client certificate" in line and "--client-cert" in line
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert records(tmp_path) and all(r["ok"] for r in records(tmp_path))
+
+
+def test_wrong_token_fails_the_requests_with_the_servers_message(pki: PKI, ca_file: str, tmp_path: Path) -> None:
+    with gateway(pki) as (url, _):
+        p = harness_load(url, "--ca-bundle", ca_file, "--api-key-env", "GW_KEY", out=tmp_path,
+                         env={"GW_KEY": "sk-wrong-key-123"})
+    recs = records(tmp_path)
+    assert p.returncode != 0 and recs and {r["status"] for r in recs} == {401}
+    assert "invalid api key" in recs[0]["error"]
+    assert_token_nowhere(p, tmp_path)
+
+
+def test_bad_files_are_one_clear_line(pki: PKI, ca_file: str, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    client = pki.ca.issue_cert("load@example")
+    cert = pki.write("c2.pem", client.cert_chain_pems[0])
+    other_key = pki.write("other.key", pki.ca.issue_cert("other@example").private_key_pem)
+    with gateway(pki) as (url, seen):
+        bad_ca = harness_load(url, "--ca-bundle", str(garbage))
+        mismatch = harness_load(url, "--ca-bundle", ca_file, "--client-cert", cert, "--client-key", other_key)
+        bad_url = harness_load("ftp://127.0.0.1:21")
+        bad_header = harness_load(url, "--ca-bundle", ca_file, "--header", "no-colon")
+    assert "--ca-bundle" in one_error_line(bad_ca) and "garbage.pem" in bad_ca.stderr
+    assert "is not the key of" in one_error_line(mismatch)
+    assert "http:// or https://" in one_error_line(bad_url)
+    assert "--header" in one_error_line(bad_header)
+    assert seen.auth == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_proxy_is_one_clear_error(pki: PKI, ca_file: str) -> None:
+    proxy = f"http://127.0.0.1:{_closed_port()}"
+    with gateway(pki) as (url, seen):
+        p = harness_load(url, "--ca-bundle", ca_file, env={"HTTPS_PROXY": proxy, "NO_PROXY": ""})
+    line = one_error_line(p)
+    assert "proxy" in line and proxy in line and "HTTPS_PROXY" in line
+    assert seen.auth == []
+
+
+def test_a_user_class_failing_at_start_is_reported(pki: PKI, ca_file: str) -> None:
+    with gateway(pki) as (url, _):
+        p = harness_load(url, "--ca-bundle", ca_file, user="BrokenStart")
+    assert p.returncode not in (0, 2), p.stdout + p.stderr
+    assert "user error: BrokenStart: RuntimeError: tokenizer missing for this profile" in p.stdout
+
+
+def test_chaos_probe_uses_the_same_tls_token_and_headers(pki: PKI, ca_file: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.chaos.probes import gateway_success_ratio
+
+    for k in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("OPENAI_API_KEY", TOKEN)
+    monkeypatch.setenv("HARNESS_HEADERS", "x-tenant: green")
+    with gateway(pki) as (url, seen):
+        config = {"harness_gateway_url": url}
+        untrusted = gateway_success_ratio(requests=2, configuration=config)
+        monkeypatch.setenv("HARNESS_CA_BUNDLE", ca_file)
+        trusted = gateway_success_ratio(requests=2, configuration=config)
+    assert (untrusted, trusted) == (0.0, 1.0)
+    assert seen.auth == [f"Bearer {TOKEN}"] * 2 and seen.tenant == ["green"] * 2
