@@ -1,5 +1,6 @@
 """The engine's OpenAI wire format, read back with the load client's own SSE
-and chunked-encoding parsers: what the engine writes is what clients parse."""
+parser and HTTP parser (geventhttpclient's): what the engine writes is what
+clients parse."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 import math
 
 import pytest
+from geventhttpclient.response import HTTPResponse
 
-from harness.load.sse import ChunkedDecoder, SSEParser
+from harness.load.sse import SSEParser
 from harness.localstack.engine.openai_wire import (
     DONE_FRAME,
     STREAM_OPENING_COMMENT,
@@ -62,11 +64,22 @@ def test_completion_stream_has_no_role_chunk_and_no_usage_unless_asked() -> None
     assert tok2["choices"][0]["finish_reason"] == "stop" and "usage" not in tok2
 
 
+class _BodyCollector(HTTPResponse):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = bytearray()
+
+    def _on_body(self, buf: bytearray) -> None:
+        self.body += buf
+
+
 def test_frames_travel_as_http_chunks() -> None:
     f = stream_frames("chat", "chatcmpl-2", 1, "m", "stop", include_usage=False)
     body = http_chunk(f.first) + http_chunk(f.token(escaped(" x"), last=True)) + http_chunk(DONE_FRAME) + b"0\r\n\r\n"
-    decoded = ChunkedDecoder().feed(body)
-    assert decoded == f.first + f.token(escaped(" x"), last=True) + DONE_FRAME
+    parser = _BodyCollector()
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    assert parser.message_complete
+    assert bytes(parser.body) == f.first + f.token(escaped(" x"), last=True) + DONE_FRAME
     assert http_chunk(b"hello") == b"5\r\nhello\r\n"
 
 
