@@ -20,10 +20,11 @@ from pathlib import Path
 
 import yaml
 
-from harness.diagnostics import Diagnostic, errors_only
+from harness.diagnostics import ConfigError, Diagnostic, errors_only
 from harness.yamlsource import load_documents, yaml_error
 
-__all__ = ["BUILTIN_VALIDATORS", "Checked", "Validation", "Validator", "collect_files", "register", "validate_path"]
+__all__ = ["BUILTIN_VALIDATORS", "Checked", "Validation", "Validator", "collect_files", "register", "register_kind",
+           "validate_path"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_NOTHING_TO_VALIDATE = 0, 1, 2
 
@@ -49,6 +50,31 @@ _VALIDATORS: dict[str, Validator] = {}
 
 def register(name: str, validator: Validator) -> None:
     _VALIDATORS[name] = validator
+
+
+def _kind_of(path: Path) -> str | None:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return None  # unreadable files are reported once, by validate_path
+    return str(doc.get("kind")) if isinstance(doc, dict) else None
+
+
+def register_kind(name: str, kind: str, load: Callable[[Path], object]) -> None:
+    """Register the validator of a file holding one object of the harness's own
+    `kind` (a topology, an SLO spec): loading it is the check, and the
+    ConfigError it raises lists the findings."""
+    def validate(files: list[Path]) -> Checked:
+        found = [f for f in files if _kind_of(f) == kind]
+        out: list[Diagnostic] = []
+        for path in found:
+            try:
+                load(path)
+            except ConfigError as exc:
+                out.extend(exc.diagnostics)
+        return Checked.of(found, out)
+
+    register(name, validate)
 
 
 @dataclass(frozen=True)

@@ -90,3 +90,10 @@ def test_a_manifest_without_kind_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "svc.yaml").write_text("apiVersion: v1\nmetadata: {name: chat}\nspec: {}\n")
     code, out = validate(str(tmp_path))
     assert code == 1 and "'kind' is missing" in out and "svc.yaml:1" in out
+
+
+def test_a_topology_is_validated_by_its_own_validator(tmp_path: Path) -> None:
+    reference = Path(__file__).resolve().parents[3] / "reference-stack" / "local" / "topology.yaml"
+    (tmp_path / "topology.yaml").write_text(reference.read_text().replace("gatewayRegion:", "gatewayRegon:", 1))
+    code, out = validate(str(tmp_path))
+    assert code == 1 and "topology.yaml" in out and "gatewayRegon" in out
