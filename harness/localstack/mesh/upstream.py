@@ -186,6 +186,12 @@ class UpstreamExchange:
         if self._buf:
             data = self._buf + data
             self._buf = b""
+        elif not self._need:
+            # the common case, one engine write = one whole token chunk: pass it as it is
+            eol = data.find(b"\r\n", 0, 10)
+            if eol > 0 and len(data) == eol + 4 + int(data[:eol].split(b";", 1)[0], 16) \
+                    and data.endswith(b"\r\n") and data[0] != 48:  # 48: "0", the terminating chunk
+                return data
         i = 0
         n = len(data)
         while i < n:
