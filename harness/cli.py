@@ -4,7 +4,7 @@ Each area owns its sub-command group in its own module (`harness.localstack.cli`
 `harness.load.cli`, `harness.chaos.cli`) and this module only mounts them, so a
 user mistake anywhere ends in one clear line and exit code 2, never a traceback.
 
-Exit codes, the same for every command (README, "Exit codes"): 0 ok; 1 failed
+Exit codes, the same for every command (`harness.exitcodes.ExitCode`, README): 0 ok; 1 failed
 (a verdict failed, an action failed, the stack failed); 2 bad input; 3 nothing
 failed but a threshold was missed or a verdict is inconclusive; 130
 interrupted (SIGINT or SIGTERM), everything started stopped and rolled back.
@@ -13,6 +13,7 @@ interrupted (SIGINT or SIGTERM), everything started stopped and rolled back.
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from typer.core import TyperOption
 
 from harness.chaos.cli import app as chaos_app
 from harness.diagnostics import ConfigError
+from harness.exitcodes import ExitCode
 from harness.load.cli import app as load_app
-from harness.localstack.cli import EXIT_INTERRUPTED
 from harness.localstack.cli import app as stack_app
 
 app = typer.Typer(
@@ -119,19 +120,26 @@ def smoke(
         asyncio.run(until_signalled(run_smoke(opts, console)))
     except Interrupted as exc:
         err.print(f"{exc}; stack stopped")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except (StackError, SmokeFailed, httpx.HTTPError) as exc:
         err.print(f"error: {exc}", style="red", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:
+    # SIGTERM (how CI cancels a job) ends a command as Ctrl-C does, even before a
+    # command installs its own handler: cleanup runs, exit code 130.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except ConfigError as exc:
         for d in exc.diagnostics:
             err.print(str(d), style="red", soft_wrap=True)
-        sys.exit(2)
+        sys.exit(ExitCode.BAD_INPUT)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)

@@ -17,6 +17,7 @@ import httpx
 import typer
 from rich.console import Console
 
+from harness.exitcodes import ExitCode
 from harness.localstack.detached import start_detached, stop_detached
 from harness.localstack.procs import is_same_process
 from harness.localstack.stack import (
@@ -30,9 +31,7 @@ from harness.localstack.state import read_state
 from harness.localstack.status import collect_status, print_status
 from harness.localstack.topology import DEFAULT_TOPOLOGY
 
-__all__ = ["app", "EXIT_INTERRUPTED"]
-
-EXIT_INTERRUPTED = 130  # SIGINT and SIGTERM alike: CI cancellation reads as "interrupted"
+__all__ = ["app"]
 
 app = typer.Typer(help="Run the embedded local stack (engines, mesh proxy, orchestrator, Prometheus).",
                   no_args_is_help=True)
@@ -62,7 +61,7 @@ def up(
             status = asyncio.run(collect_status(state))
         except (StackError, httpx.HTTPError) as exc:
             err.print(f"error: {exc}", style="red", soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(ExitCode.FAILED) from None
         print_status(status, out)
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -75,9 +74,9 @@ def up(
         signum = asyncio.run(run_until_signalled(opts, on_ready=announce))
     except StackError as exc:
         err.print(f"error: {exc}", style="red", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
     err.print(f"stack stopped (signal {signum})")
-    raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(ExitCode.INTERRUPTED)  # SIGTERM too: CI cancellation reads as interrupted
 
 
 @app.command()
@@ -95,13 +94,13 @@ def status(name: str = NameOpt, as_json: bool = typer.Option(False, "--json", he
     state = read_state(name)
     if state is None or not is_same_process(state.pid, state.pid_start_time):
         err.print(f"error: --name: no stack named '{name}' is running "
-                  "(fix: start one with 'harness stack up --detach')")
-        raise typer.Exit(2)
+                  "(fix: start one with 'harness stack up --detach')", style="red", soft_wrap=True)
+        raise typer.Exit(ExitCode.BAD_INPUT)
     try:
         result = asyncio.run(collect_status(state))
     except httpx.HTTPError as exc:
-        err.print(f"error: the stack's admin API at {state.admin} did not answer: {exc}")
-        raise typer.Exit(1) from None
+        err.print(f"error: the stack's admin API at {state.admin} did not answer: {exc}", style="red", soft_wrap=True)
+        raise typer.Exit(ExitCode.FAILED) from None
     if as_json:
         out.print_json(json.dumps(result))
     else:

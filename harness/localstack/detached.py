@@ -56,16 +56,21 @@ def start_detached(opts: StackOptions, timeout: float | None = None) -> StackSta
     finally:
         os.close(lock)  # the stack's process holds its own copy of the lock from here on
     deadline = time.monotonic() + (timeout or opts.ready_timeout + START_MARGIN_S)
-    while time.monotonic() < deadline:
-        state = read_state(opts.name)
-        if state and state.pid == proc.pid:
-            return state
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-            raise StackError("the stack did not start:\n" + "\n".join(tail))
-        time.sleep(0.1)
-    terminate_pid(proc.pid, grace=STOP_GRACE_S)
-    raise StackError(f"the stack was not ready in time; see {log_path}")
+    try:
+        while time.monotonic() < deadline:
+            state = read_state(opts.name)
+            if state and state.pid == proc.pid:
+                return state
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise StackError("the stack did not start:\n" + "\n".join(tail))
+            time.sleep(0.1)
+        raise StackError(f"the stack was not ready in time; see {log_path}")
+    except BaseException:
+        # Not ready in time, or the caller interrupted: the stack runs in its own
+        # session, so nothing else would ever stop it.
+        terminate_pid(proc.pid, grace=STOP_GRACE_S)
+        raise
 
 
 def stop_detached(name: str) -> bool:

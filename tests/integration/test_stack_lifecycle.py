@@ -148,6 +148,22 @@ def test_signal_during_start_stops_everything(state_dir: Path) -> None:
     assert wait_until(lambda: not processes_of(state_dir), 10)
 
 
+def test_interrupted_detached_start_leaves_nothing(state_dir: Path) -> None:
+    """`stack up --detach` runs the stack in its own session: if the command is
+    stopped while it waits for readiness, it must stop that stack itself."""
+    proc = subprocess.Popen([*HARNESS, "stack", "up", "--detach", "--topology", str(SMALL), "--no-mesh",
+                             "--no-prometheus"], env=env_for(state_dir), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: len(orchestrators_of(state_dir)) == 1, 30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait_until(lambda: not processes_of(state_dir), 10), processes_of(state_dir)
+
+
 def test_two_starts_of_one_name_at_once_start_one_stack(state_dir: Path) -> None:
     """Both race for the name; the loser starts nothing and says why in one line."""
     args = [*HARNESS, "stack", "up", "--detach", "--name", "r", "--topology", str(SMALL), "--no-mesh",
