@@ -150,7 +150,6 @@ def test_chaos_missing_experiment_is_bad_input(state_dir: Path) -> None:
     one_error_line(r)
 
 
-@pytest.mark.xfail(reason="issue 11.7: chaos run with no stack running exits 1; invalid input is 2", strict=False)
 def test_chaos_run_without_a_stack_is_bad_input(state_dir: Path) -> None:
     r = harness("chaos", "run", str(ROOT / "experiments" / "pod-kill.yaml"), "--stack", "nothing-here",
                 state_dir=state_dir)
