@@ -198,23 +198,28 @@ def start_run(mesh_stack: StackHandle, experiment: str, journal: Path) -> subpro
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("moment", ["before-the-fault", "fault-in-place"])
+@pytest.mark.parametrize("moment", ["before-the-fault", "fault-in-place", "fault-in-place-signalled-twice"])
 def test_a_signal_stops_the_run_promptly_rolls_back_and_exits_130(
         mesh_stack: StackHandle, tmp_path: Path, sig: signal.Signals, moment: str) -> None:
     import psutil
 
     journal = tmp_path / "j.jsonl"
-    proc = start_run(mesh_stack, "wait-then-abort.yaml", journal)
+    # before the fault: a 20 s wait comes first; else the abort comes first, then a 60 s wait
+    proc = start_run(mesh_stack, "wait-then-abort.yaml" if moment == "before-the-fault" else "abort-then-wait.yaml",
+                     journal)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert "running against the local target" in first, first
-        if moment == "fault-in-place":
+        if moment != "before-the-fault":
             eventually(lambda: "confirmed" in [e.state for e in Journal(journal).entries()], 40, "the fault in place")
             assert ask(mesh_stack, {"x-version": "v1"}).status_code == 503
         children = psutil.Process(proc.pid).children(recursive=True)
         sent = time.monotonic()
         proc.send_signal(sig)
+        if moment == "fault-in-place-signalled-twice":  # an impatient second Ctrl-C must not cut the rollback
+            time.sleep(0.05)
+            proc.send_signal(sig)
         output, _ = proc.communicate(timeout=60)
         stopped_after = time.monotonic() - sent
     finally:
