@@ -18,11 +18,12 @@ def _topology(replicas: int, step_ms: float) -> Topology:
                          "engine": {"decodeStepMs": step_ms}}]})
 
 
-def test_one_engine_limits_a_small_topology_and_the_proxy_a_large_one() -> None:
-    one, why = stream_capacity(_topology(1, 20))
-    assert one == ENGINE_FRAMES_PER_S // 50 and "1 engine" in why
+def test_the_proxy_limits_many_engines_and_the_engines_limit_too_few() -> None:
     many, why = stream_capacity(_topology(8, 20))
     assert many == PROXY_FRAMES_PER_S // 50 and "mesh proxy" in why
+    assert stream_capacity(_topology(1, 20))[0] == min(PROXY_FRAMES_PER_S, ENGINE_FRAMES_PER_S) // 50
+    none, why = stream_capacity(_topology(0, 20))
+    assert none == 0 and "0 engine process(es)" in why
 
 
 def test_a_slower_decode_step_carries_more_streams() -> None:
