@@ -26,7 +26,12 @@ from harness.load.runner import (
     csv_destination,
     resolve_profile,
 )
-from harness.load.supervise import INTERRUPTED_EXIT_CODE, forward_stop_signals, wait_until
+from harness.load.supervise import (
+    INTERRUPTED_EXIT_CODE,
+    forward_stop_signals,
+    terminate_with_parent,
+    wait_until,
+)
 from harness.load.thresholds import Thresholds, summarize, threshold_flags
 from harness.localstack.capacity import check_stack_load
 from harness.outbound import OutboundSettings
@@ -103,7 +108,8 @@ def load(
     if host is None and (overload := check_stack_load(users, stack)) is not None:
         raise ConfigError(Diagnostic("error", "--users", overload))
     run = LoadRun(profile, host or default_host(stack), _duration(duration), users, spawn_rate,
-                  csv_prefix=csv_prefix, records_path=records or csv_records, thresholds=thresholds)
+                  csv_prefix=csv_prefix, records_path=records or csv_records, thresholds=thresholds,
+                  die_with_parent=True)
     run.host = prepare_target(run.host, outbound, out)
     out.print(f"running {run.locustfile.name} against {run.host} for {duration} with {users} users")
     run.start()
@@ -156,7 +162,7 @@ def ui(
     if records is not None:
         cmd += ["--records", str(records)]
     out.print(f"Locust UI on http://127.0.0.1:{web_port} (target {target}); Ctrl-C stops it")
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=terminate_with_parent)
 
     def stop() -> None:
         if proc.poll() is None:

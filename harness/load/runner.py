@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.load.records import records_frame
-from harness.load.supervise import wait_until
+from harness.load.supervise import terminate_with_parent, wait_until
 from harness.load.thresholds import Thresholds
 
 __all__ = ["PROFILE_DIR", "resolve_profile", "LoadRun", "LoadResult", "available_profiles", "csv_destination",
@@ -88,6 +88,8 @@ class LoadRun:
     user_classes: list[str] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
     stop_timeout_s: float = 5.0
+    # SIGTERM Locust when the process (strictly: the thread) that started it dies, even by SIGKILL
+    die_with_parent: bool = False
 
     def __post_init__(self) -> None:
         self.locustfile = resolve_profile(self.profile)
@@ -116,7 +118,8 @@ class LoadRun:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=terminate_with_parent if self.die_with_parent else None)
         self._started = time.monotonic()
         return self
 

@@ -5,7 +5,8 @@ alone, which decides how the run ends). Then a signal sent to the harness
 process reaches Locust only if the harness forwards it: while the harness
 waits on Locust, SIGINT and SIGTERM ask Locust to stop (it still writes its
 CSV and records) and the harness goes on waiting for it, killing it if it
-overstays.
+overstays. A harness killed outright (SIGKILL) cannot forward anything:
+`terminate_with_parent` has the kernel send Locust SIGTERM then.
 """
 
 from __future__ import annotations
@@ -19,11 +20,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["Interruption", "forward_stop_signals", "wait_until", "INTERRUPTED_EXIT_CODE"]
+from harness.localstack.procs import set_parent_death_signal
+
+__all__ = ["Interruption", "forward_stop_signals", "wait_until", "terminate_with_parent", "INTERRUPTED_EXIT_CODE"]
 
 INTERRUPTED_EXIT_CODE = 130  # the run was stopped by SIGINT or SIGTERM
 _KILL_AFTER_S = 5.0  # a child still running this long after SIGTERM is killed
 _POLL_S = 0.2
+
+
+def terminate_with_parent() -> None:
+    """Run in the child between fork and exec: SIGTERM it when its parent
+    dies. Strictly, when the parent thread that started it ends: start the
+    child from a thread that outlives it (the main thread)."""
+    set_parent_death_signal(signal.SIGTERM)
 
 
 @dataclass

@@ -76,3 +76,23 @@ def test_web_ui_stops_on_a_signal_to_the_harness(engine: EngineProcess, sig: sig
                "the swarm to run")
     _stop_and_check(proc, sig)
     assert not answers(url), "the web port still answers"
+
+
+@pytest.mark.parametrize("command", ["headless", "ui"])
+def test_locust_ends_when_the_harness_is_killed_outright(engine: EngineProcess, command: str,
+                                                        tmp_path: Path) -> None:
+    if command == "ui":
+        proc = start_load_ui("--profile", "chat_stream", "--host", engine.url, port=free_port())
+    else:
+        records = tmp_path / "records.jsonl"
+        proc = _harness("--profile", "chat_stream", "--headless", "--host", engine.url, "--duration", "10m",
+                        "-u", "2", "-r", "2", "--records", str(records))
+        eventually(lambda: records.is_file() and records.read_text().strip(), 40, "the first records")
+    family = psutil.Process(proc.pid).children(recursive=True)
+    assert family
+    proc.kill()  # SIGKILL: nothing to forward; the kernel tells Locust
+    proc.wait()
+    gone, alive = psutil.wait_procs(family, timeout=20)
+    for p in alive:
+        p.kill()
+    assert not alive, f"left running after the harness was killed: {[p.cmdline() for p in alive]}"
