@@ -6,8 +6,9 @@ lags (it relays a burst bigger than it can carry, or waits for a core on a
 loaded machine), that lag lands in every latency the client measures, and a
 failed latency check would blame the mesh for the test double. The
 certification reads the largest `localstack_event_loop_lag_seconds` over the
-check's window (`max_over_time(max(localstack_event_loop_lag_seconds)[w])`)
-and marks latency verdicts inconclusive when it exceeds the bound.
+check's window (`lag_query(window_s)`, PromQL over the stack's Prometheus,
+which scrapes the proxy and every engine) and marks latency verdicts
+inconclusive when it exceeds the bound.
 
 The bound, `LAG_BOUND_S` (50 ms): five times the proxy's TTFT overhead
 budget at p99 (10 ms, docs/mesh-proxy.md, "Performance") and well above
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["LAG_BOUND_S", "stack_lag_verdict"]
+from harness.localstack.looplag import LAG_METRIC
+
+__all__ = ["LAG_BOUND_S", "lag_query", "stack_lag_verdict"]
 
 LAG_BOUND_S = 0.050
 
@@ -41,3 +44,11 @@ def stack_lag_verdict(max_lag_s: float | None, bound_s: float = LAG_BOUND_S) -> 
                        f"latency; lower the load (harness load --users) or free the machine's cores")
     return True, (f"the local stack's event-loop lag stayed within {bound_s * 1000:.0f} ms "
                   f"(max {max_lag_s * 1000:.1f} ms)")
+
+
+def lag_query(window_s: float) -> str:
+    """PromQL: the largest event-loop lag any local-stack process reported
+    over the `window_s` seconds ending at the query's evaluation time."""
+    if not window_s > 0 or math.isinf(window_s):
+        raise ValueError(f"window_s must be a positive number of seconds, got {window_s!r}")
+    return f"max(max_over_time({LAG_METRIC}[{max(1, math.ceil(window_s))}s]))"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.localstack.selfcheck import LAG_BOUND_S, stack_lag_verdict
+from harness.localstack.selfcheck import LAG_BOUND_S, lag_query, stack_lag_verdict
 
 
 def test_lag_within_the_bound_vouches_for_the_stack() -> None:
@@ -36,3 +36,10 @@ def test_a_meaningless_bound_is_refused(bound: float) -> None:
 def test_the_default_bound_is_the_documented_one() -> None:
     assert LAG_BOUND_S == 0.050
     assert stack_lag_verdict(0.049)[0] and not stack_lag_verdict(0.051)[0]
+
+
+def test_the_window_query_covers_every_process_of_the_stack() -> None:
+    assert lag_query(90.2) == "max(max_over_time(localstack_event_loop_lag_seconds[91s]))"
+    assert lag_query(0.2) == "max(max_over_time(localstack_event_loop_lag_seconds[1s]))"
+    with pytest.raises(ValueError, match="window_s"):
+        lag_query(0)
