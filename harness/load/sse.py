@@ -3,6 +3,7 @@ however the bytes were split."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["SSEEvent", "SSEParser"]
@@ -50,6 +51,18 @@ class SSEParser:
             event = self._line(line)
             if event is not None:
                 events.append(event)
+
+    def feed_line(self, line: bytes) -> Sequence[SSEEvent]:
+        """One line as `readline(b"\\n")` returns it: the fast path of `feed`
+        for LF / CRLF streams (one decode, no buffering); anything else
+        (a CR-only stream, the unterminated tail) goes through `feed`."""
+        if self._buf or self._skip_lf or line[-1:] != b"\n":
+            return self.feed(line)
+        body = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
+        if b"\r" in body:
+            return self.feed(line)
+        event = self._line(body.decode("utf-8", errors="replace"))
+        return () if event is None else (event,)
 
     def _line(self, line: str) -> SSEEvent | None:
         if line == "":

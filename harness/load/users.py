@@ -178,13 +178,13 @@ class LLMUser(FastHttpUser):
     @staticmethod
     def _read_events(resp: HTTPSocketPoolResponse, b: RecordBuilder) -> None:
         parser = SSEParser()
-        readline = resp.readline
+        readline, feed_line = resp.readline, parser.feed_line
         while True:
             line = readline(b"\n")
             if not line:
                 return
             t = _now()
-            for ev in parser.feed(line):
+            for ev in feed_line(line):
                 b.event(t, ev.data)
 
     def _report(self, rec: RequestRecord) -> None:

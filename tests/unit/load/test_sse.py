@@ -51,7 +51,7 @@ def feed_all(parser: SSEParser, pieces) -> list[SSEEvent]:
 
 def random_splits(data: bytes, rng: random.Random, n: int) -> list[bytes]:
     cuts = sorted(rng.sample(range(1, len(data)), n))
-    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
 EOLS = pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
@@ -196,4 +196,15 @@ def test_line_by_line_equals_whole(eol: str) -> None:
     data = openai_stream(eol)
     lines = data.splitlines(keepends=True) if eol != "\r" else [data]
     p = SSEParser()
-    assert feed_all(p, lines) == EXPECTED
+    assert [ev for line in lines for ev in p.feed_line(line)] == EXPECTED
+    assert not p.pending
+
+
+def test_feed_line_mixes_with_feed() -> None:
+    # a tail without its LF is buffered by feed; the next line completes it
+    p = SSEParser()
+    assert list(p.feed_line(b"data: a")) == []
+    assert list(p.feed_line(b"bc\n")) == []
+    assert list(p.feed_line(b"\n")) == [SSEEvent("abc")]
+    assert list(p.feed_line(b"data: x\r\n")) == [] and list(p.feed_line(b"\r\n")) == [SSEEvent("x")]
+    assert list(p.feed_line(b"data: y\rdata: z\r\r\n")) == [SSEEvent("y\nz")]
