@@ -247,3 +247,76 @@ def test_chaos_probe_uses_the_same_tls_token_and_headers(pki: PKI, ca_file: str,
         trusted = gateway_success_ratio(requests=2, configuration=config)
     assert (untrusted, trusted) == (0.0, 1.0)
     assert seen.auth == [f"Bearer {TOKEN}"] * 2 and seen.tenant == ["green"] * 2
+
+
+@contextmanager
+def connect_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A minimal HTTP CONNECT proxy (as corporate proxies tunnel https); yields
+    its URL and the list of `host:port` it tunnelled to."""
+    import threading
+
+    tunnels: list[str] = []
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        if method != "CONNECT":
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+            writer.close()
+            return
+        host, port = target.rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        tunnels.append(target)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def start() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        holder["server"], holder["port"] = server, server.sockets[0].getsockname()[1]
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{holder['port']}", tunnels
+    finally:
+        async def stop() -> None:
+            holder["server"].close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_load_goes_through_the_https_proxy(pki: PKI, ca_file: str, tmp_path: Path) -> None:
+    with gateway(pki) as (url, seen), connect_proxy() as (proxy, tunnels):
+        p = harness_load(url, "--ca-bundle", ca_file, out=tmp_path, env={"HTTPS_PROXY": proxy, "NO_PROXY": ""})
+    assert p.returncode == 0, p.stdout + p.stderr
+    recs = records(tmp_path)
+    assert recs and all(r["ok"] for r in recs)
+    gateway_address = url.removeprefix("https://")
+    # the preflight and each Locust user opened their connections through the proxy
+    assert tunnels.count(gateway_address) >= 2 and set(tunnels) == {gateway_address}
