@@ -26,6 +26,7 @@ from chaoslib.run import RunEventHandler
 from harness.chaos.journal import Journal
 from harness.chaos.rollback import RollbackResult, rollback_journal
 from harness.diagnostics import ConfigError, Diagnostic
+from harness.exitcodes import ExitCode
 from harness.targets.base import TargetError
 from harness.targets.factory import get_target
 
@@ -33,7 +34,7 @@ __all__ = ["ChaosRun", "RunOutcome", "Interrupted", "load_experiment_file", "Gua
            "INTERRUPTED_EXIT"]
 
 log = logging.getLogger("harness.chaos")
-INTERRUPTED_EXIT = 130  # SIGINT and SIGTERM alike: the README's "interrupted" row
+INTERRUPTED_EXIT = ExitCode.INTERRUPTED  # SIGINT and SIGTERM alike
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # "chaoslib.exceptions.ActivityFailed: harness.chaos.errors.ChaosActionFailed: <why>": keep <why>
 _EXCEPTION_NAMES = re.compile(r"^(?:[\w.]+(?:Error|Failed|Exception): )+")
@@ -67,7 +68,8 @@ class RunOutcome:
         if self.status == "interrupted":
             return INTERRUPTED_EXIT
         rollback_failed = any(not r["rolled_back"] for r in self.rollbacks)
-        return 0 if self.status == "completed" and not self.deviated and not rollback_failed else 1
+        ok = self.status == "completed" and not self.deviated and not rollback_failed
+        return ExitCode.OK if ok else ExitCode.FAILED
 
 
 def load_experiment_file(path: Path) -> dict[str, Any]:

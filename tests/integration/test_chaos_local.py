@@ -243,12 +243,13 @@ def test_a_signal_stops_the_run_promptly_rolls_back_and_exits_130(
 
 def test_a_refused_action_fails_the_run(mesh_stack: StackHandle, tmp_path: Path) -> None:
     journal = tmp_path / "j.jsonl"
-    outcome = ChaosRun(FIXTURES / "chaos" / "kill-too-many.yaml", stack=mesh_stack.state.name,
-                       journal_path=journal).run()
-    assert outcome.status == "failed" and outcome.exit_code == 1
-    assert outcome.reason == ("action kill-too-many: kill_pods: 3 of the workload's 5 pods is 60%, above the "
-                              "blast-radius cap of 50% (configuration harness_max_blast_percent)")
-    assert outcome.journal_path == "" and not journal.exists()  # nothing was journaled, no path to print
+    p = subprocess.run(chaos_cli("run", str(FIXTURES / "chaos" / "kill-too-many.yaml"), "--stack",
+                                 mesh_stack.state.name, "--journal", str(journal)),
+                       capture_output=True, text=True, timeout=120, env={**os.environ})
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert ("experiment kill-too-many.yaml: failed: action kill-too-many: kill_pods: 3 of the workload's 5 pods "
+            "is 60%, above the blast-radius cap of 50% (configuration harness_max_blast_percent)") in p.stdout
+    assert "fault journal" not in p.stdout and not journal.exists()  # nothing was journaled, no path to print
     assert len(ready(mesh_stack, V1_EAST)) == 2
 
 
