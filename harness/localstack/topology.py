@@ -135,6 +135,9 @@ class Topology(_Model):
     hpas: list[HPA] = Field(default_factory=list)
     readiness_probe: ReadinessProbe = Field(default_factory=lambda: ReadinessProbe.model_validate({}), alias="readinessProbe")
     restart_backoff: RestartBackoff = Field(default_factory=lambda: RestartBackoff.model_validate({}), alias="restartBackoff")
+    # Pods in the gateway's region have an Istio sidecar: an engine that refuses
+    # or resets a connection shows the gateway the sidecar's 503 (false: no sidecars)
+    sidecars: bool = True
     # the Istio release whose version-dependent defaults the local mesh follows
     istio_version: str = Field("1.30", alias="istioVersion")
 

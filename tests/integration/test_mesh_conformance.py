@@ -303,7 +303,7 @@ def _reset_mid_request(stack: StackHandle, client: httpx.Client, test: str) -> h
         for _ in range(10):  # round robin: some requests land on the other pod and finish
             t = threading.Thread(target=lambda: result.append(ask(client, {"x-test": test})))
             t.start()
-            stuck = eventually(lambda: t.is_alive() and cluster_info(stack, "outbound|8000|east-v1|")
+            stuck = eventually(lambda t=t: t.is_alive() and cluster_info(stack, "outbound|8000|east-v1|")
                                ["inflight"].get(victim) or not t.is_alive(), 10, "the request to land")
             if t.is_alive() and stuck:
                 break
@@ -317,16 +317,27 @@ def _reset_mid_request(stack: StackHandle, client: httpx.Client, test: str) -> h
     return result[-1]
 
 
-def test_pod_killed_mid_request_is_retried_when_retry_on_has_reset(stack: StackHandle,
-                                                                   client: httpx.Client) -> None:
+def test_pod_killed_mid_request_behind_a_sidecar_is_a_503_that_reset_does_not_retry(
+        stack: StackHandle, client: httpx.Client) -> None:
+    # The pod's sidecar answers 503 for its application's reset: the gateway gets
+    # a response, not a reset, so `retryOn: reset` has nothing to act on.
     r = _reset_mid_request(stack, client, "reset-retried")
+    assert r.status_code == 503
+    assert r.text == "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+    assert upstream(r)["pod"] == "chat-v1-us-east-0" and upstream(r)["attempts"] == "1"
+
+
+def test_pod_killed_mid_request_behind_a_sidecar_is_retried_by_5xx(stack: StackHandle,
+                                                                     client: httpx.Client) -> None:
+    r = _reset_mid_request(stack, client, "sidecar-5xx-retried")
     assert r.status_code == 200
     assert upstream(r)["pod"] == "chat-v1-us-east-1" and upstream(r)["attempts"] == "2"
 
 
 def test_pod_killed_mid_request_is_not_retried_by_the_default_policy(stack: StackHandle,
                                                                      client: httpx.Client) -> None:
-    # Istio's default retryOn (connect-failure, refused-stream, unavailable, ...) has no `reset`
+    # Istio's default retryOn (connect-failure, refused-stream, unavailable, ...)
+    # has no `5xx`, and since 1.24 no retriable 503
     r = _reset_mid_request(stack, client, "reset-default")
     assert r.status_code == 503
     assert r.text == "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
@@ -393,9 +404,14 @@ def test_locality_failover_follows_us_east_us_west_eu_west(stack: StackHandle, c
     assert {upstream(r)["region"] for r in many(client, 20, pinned)} == {"us-east"}
     httpx.post(f"{admin}/regions/us-east/stop", json={"mode": "kill"}).raise_for_status()
     try:
-        # The first calls after the outage fail over by retry, or fail, until
-        # outlier detection ejects the us-east endpoints; then all go to us-west.
-        eventually(lambda: upstream(ask(client, pinned)).get("region") == "us-west", 15, "failover to us-west")
+        # Until outlier detection ejects the us-east endpoints, calls get their
+        # sidecars' 503 (not retried by connect-failure); then all go to us-west.
+        def us_east_ejected() -> bool:
+            ask(client, pinned)  # traffic is what drives outlier detection
+            ejected = set(cluster_info(stack, "outbound|8000|v1|")["ejected"])
+            return {"chat-v1-us-east-0", "chat-v1-us-east-1"} <= ejected
+
+        eventually(us_east_ejected, 15, "both us-east v1 pods ejected")
         regions = Counter(upstream(r).get("region") for r in many(client, 30, pinned))
         assert regions == Counter({"us-west": 30}), regions
         httpx.post(f"{admin}/regions/us-west/stop", json={"mode": "kill"}).raise_for_status()

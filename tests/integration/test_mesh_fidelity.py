@@ -124,3 +124,28 @@ def test_a_faulted_rule_keeps_its_timeout_which_starts_after_the_delay(mesh_stac
     assert (r.status_code, r.text) == (504, "upstream request timeout")
     assert elapsed >= 0.5  # 0.2 s delay, then the 0.3 s route timeout
     assert requests_total(admin, response_code="504", response_flags="UT,DI") == before + 1
+
+
+# -- 3. the sidecar hop ---------------------------------------------------------------------
+
+def test_a_dead_engine_behind_its_sidecar_is_a_503_response_not_a_connect_failure(
+        mesh_stack: StackHandle, client: httpx.Client) -> None:
+    """On a cluster the gateway connects to the pod's sidecar, which is alive when
+    the engine container is not: the sidecar answers 503 ("... reset reason:
+    connection failure", UF at the sidecar) and the gateway sees a response, so
+    `connect-failure` (Istio's default retryOn) does not fire. The endpoint stays
+    until the pod fails readiness or is deleted (here the region's endpoints are
+    kept stale by stopping it)."""
+    admin = mesh_stack.state.admin
+    no_ejections(mesh_stack)
+    httpx.post(f"{admin}/regions/us-east/stop", json={"mode": "kill"}).raise_for_status()
+    try:
+        eventually(lambda: all(p["phase"] != "Running" for p in mesh_stack.pods() if p["region"] == "us-east"),
+                   10, "the us-east engines to stop")
+        r = ask(client, {"x-test": "reset-default"})  # subset east-v1, Istio's default retry policy
+        assert r.status_code == 503
+        assert r.text == "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+        assert served_by(r)["region"] == "us-east" and served_by(r)["attempts"] == "1"
+    finally:
+        httpx.post(f"{admin}/regions/us-east/start").raise_for_status()
+    eventually(lambda: all(p["ready"] for p in mesh_stack.pods() if p["region"] == "us-east"), 30, "us-east back")

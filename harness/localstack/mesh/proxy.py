@@ -12,7 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.cookies import SimpleCookie
 
 from aiohttp import web
@@ -31,10 +31,12 @@ from harness.localstack.mesh.replies import (
     OVERFLOW,
     TIMEOUT,
     LocalReply,
+    SidecarReply,
     direct_reply,
     fault_abort,
     join_flags,
     redirect_reply,
+    sidecar_reply,
     upstream_failure,
 )
 from harness.localstack.mesh.retry import Failure, RetryPolicy, fault_draw
@@ -42,7 +44,7 @@ from harness.localstack.mesh.routing import Cluster, RoutingTable, route_hashes
 from harness.localstack.mesh.telemetry import UNKNOWN, Destination, MeshTelemetry
 from harness.localstack.mesh.upstream import UpstreamExchange, UpstreamReset, address_of
 
-__all__ = ["MeshProxy", "ATTRIBUTION_HEADER", "attempt_limit"]
+__all__ = ["MeshProxy", "ATTRIBUTION_HEADER", "attempt_limit", "retries_exhausted"]
 
 log = logging.getLogger("mesh")
 ATTRIBUTION_HEADER = "x-mesh-upstream"
@@ -76,6 +78,12 @@ def attempt_limit(per_try: float | None, remaining: float | None) -> tuple[float
     return limit, remaining is not None and (per_try is None or remaining <= per_try)
 
 
+def retries_exhausted(policy: RetryPolicy, retriable: bool, attempt: int) -> str:
+    """Envoy's URX flag: a retriable answer on the last attempt the route's
+    retry policy allows (none without a policy)."""
+    return "URX" if retriable and 0 < policy.attempts <= attempt else ""
+
+
 @dataclass
 class _Leg:
     """One request on its way upstream: what every attempt of it shares."""
@@ -91,6 +99,7 @@ class _Leg:
     started: float
     hash_key: str | None
     fault_flags: str  # "DI" when the fault filter delayed the request
+    sidecar_region: str | None  # pods of this region sit behind a sidecar of the gateway's network
     tried: set[str] = field(default_factory=set)
     retries_held: int = 0  # slots of the cluster's maxRetries budget this request holds
 
@@ -162,7 +171,8 @@ class MeshProxy:
         leg = _Leg(request, cluster, service, headers, body,
                    RetryPolicy.from_route(rule.retries, hashes, table.istio),
                    None if timeout is None else self.clock() + timeout,
-                   (_ops(rule.headers, "response"), _ops(dest.headers, "response")), started, hash_key, delayed)
+                   (_ops(rule.headers, "response"), _ops(dest.headers, "response")), started, hash_key, delayed,
+                   table.client_region if table.topology.sidecars else None)
         return await self._forward(leg)
 
     # -- upstream with retries -----------------------------------------------
@@ -205,10 +215,17 @@ class MeshProxy:
         try:
             head = await self._response_head(leg, ep, attempt)
             if isinstance(head, UpstreamExchange):
-                if self._may_retry(leg, leg.policy.retriable_status(head.status, dict(head.headers)), attempt):
+                retriable = leg.policy.retriable_status(head.status, dict(head.headers))
+                if self._may_retry(leg, retriable, attempt):
                     head.close()
                     return None
-                return await self._stream_back(leg, head, ep, attempt + 1)
+                return await self._stream_back(leg, head, ep, attempt + 1, retries_exhausted(leg.policy, retriable, attempt))
+            if isinstance(head, SidecarReply):
+                retriable = leg.policy.retriable_status(head.status, {})
+                if self._may_retry(leg, retriable, attempt):
+                    return None
+                return replace(head, flags=retries_exhausted(leg.policy, retriable, attempt),
+                               headers=(*head.headers, (ATTRIBUTION_HEADER, self._attribution(leg, ep, attempt + 1))))
             if isinstance(head, LocalReply):
                 return head
             if self._may_retry(leg, leg.policy.retriable_failure(head), attempt):
@@ -245,8 +262,9 @@ class MeshProxy:
                 return TIMEOUT
             return Failure.PER_TRY_TIMEOUT if exchange is not None else Failure.CONNECT
         except UpstreamReset:
-            self._outlier(leg.cluster, ep, None)
-            return Failure.RESET
+            return self._failed_before_head(leg, ep, Failure.RESET)
+        except ConnectionRefusedError:
+            return self._failed_before_head(leg, ep, Failure.CONNECT)
         except OSError:
             self._outlier(leg.cluster, ep, None)
             return Failure.CONNECT
@@ -257,27 +275,39 @@ class MeshProxy:
         self._outlier(leg.cluster, ep, exchange.status)
         return exchange
 
+    def _failed_before_head(self, leg: _Leg, ep: Endpoint, failure: Failure) -> Failure | SidecarReply:
+        """The pod's application refused the connection or reset it before a
+        response head. Behind a sidecar (a pod in the gateway's own network)
+        the gateway gets the sidecar's 503 instead of the failure itself."""
+        if leg.sidecar_region == ep.region:
+            self._outlier(leg.cluster, ep, 503)
+            return sidecar_reply(failure)
+        self._outlier(leg.cluster, ep, None)
+        return failure
+
     def _outlier(self, cluster: Cluster, ep: Endpoint, status: int | None) -> None:
         if cluster.outlier is not None and cluster.outlier.record(ep.pod, status, self.clock()):
             log.info("outlier detection ejected %s from %s", ep.pod, cluster.name)
             self.telemetry.ejections_total.labels(cluster.name).inc()
             self.telemetry.ejections_active.labels(cluster.name).set(len(cluster.ejected()))
 
+    @staticmethod
+    def _attribution(leg: _Leg, ep: Endpoint, attempts: int) -> str:
+        return (f"pod={ep.pod};workload={ep.workload};subset={leg.cluster.subset or ''};region={ep.region};"
+                f"version={ep.label('version') or ''};service={leg.cluster.host};attempts={attempts}")
+
     def _response_headers(self, leg: _Leg, upstream: UpstreamExchange, ep: Endpoint,
                           attempts: int) -> CIMultiDict[str]:
         out = _forwardable(upstream.headers)
-        out[ATTRIBUTION_HEADER] = (
-            f"pod={ep.pod};workload={ep.workload};subset={leg.cluster.subset or ''};region={ep.region};"
-            f"version={ep.label('version') or ''};service={leg.cluster.host};attempts={attempts}")
+        out[ATTRIBUTION_HEADER] = self._attribution(leg, ep, attempts)
         for ops in leg.response_ops:
             _apply_ops(out, ops)
         return out
 
     async def _stream_back(self, leg: _Leg, upstream: UpstreamExchange, ep: Endpoint,
-                           attempts: int) -> web.StreamResponse:
+                           attempts: int, flags: str) -> web.StreamResponse:
         """Send the head, then splice the body to the client until it ends, the
         route timeout fires or the upstream goes away."""
-        flags = ""
         try:
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason or None,
                                       headers=self._response_headers(leg, upstream, ep, attempts))
@@ -297,11 +327,11 @@ class MeshProxy:
                 remaining = None if leg.deadline is None else max(0.0, leg.deadline - self.clock())
                 await asyncio.wait_for(asyncio.shield(upstream.finished), remaining)
             except TimeoutError:
-                flags = "UT"  # the route timeout fired mid-stream: Envoy resets the stream
+                flags = join_flags(flags, "UT")  # the route timeout fired mid-stream: Envoy resets the stream
                 transport.close()
                 return resp
             except UpstreamReset:
-                flags = "UPE"  # upstream went away mid-body: the client sees a cut stream
+                flags = join_flags(flags, "UPE")  # upstream went away mid-body: the client sees a cut stream
                 self._outlier(leg.cluster, ep, None)
                 transport.close()
                 return resp

@@ -11,7 +11,8 @@ from harness.istio.virtual_service import HTTPDirectResponse, HTTPRedirect
 from harness.localstack.mesh.retry import Failure
 
 __all__ = ["LocalReply", "NO_ROUTE", "NO_HEALTHY", "NO_CLUSTER", "TIMEOUT", "OVERFLOW", "CONNECT_FAILURE",
-           "fault_abort", "redirect_reply", "direct_reply", "upstream_failure", "join_flags"]
+           "fault_abort", "redirect_reply", "direct_reply", "upstream_failure", "join_flags", "SidecarReply",
+           "sidecar_reply"]
 
 CONNECT_FAILURE = "upstream connect error or disconnect/reset before headers. {retried}reset reason: {reason}"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -85,6 +86,20 @@ def direct_reply(response: HTTPDirectResponse) -> LocalReply:
         return LocalReply(response.status, b"", "")
     data = body.string.encode() if body.string is not None else base64.b64decode(body.bytes_ or "")
     return LocalReply(response.status, data, "", (("content-type", "text/plain"),))
+
+
+class SidecarReply(LocalReply):
+    """A reply made by the upstream pod's sidecar, which the gateway receives
+    as an ordinary upstream response."""
+
+
+def sidecar_reply(failure: Failure) -> SidecarReply:
+    """What a pod's sidecar answers when its application refused the connection
+    or reset it before a response head: its Envoy's 503 local reply (the
+    sidecar reports the UF / UC; the gateway sees a plain 503)."""
+    reason = "connection failure" if failure is Failure.CONNECT else "connection termination"
+    return SidecarReply(503, CONNECT_FAILURE.format(retried="", reason=reason).encode(), "",
+                        (("content-type", "text/plain"),))
 
 
 def upstream_failure(failure: Failure, retried: bool) -> LocalReply:

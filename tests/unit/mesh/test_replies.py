@@ -11,9 +11,9 @@ import pydantic
 import pytest
 
 from harness.istio.virtual_service import HTTPDirectResponse, HTTPRedirect, HTTPRoute
-from harness.localstack.mesh.proxy import attempt_limit
+from harness.localstack.mesh.proxy import attempt_limit, retries_exhausted
 from harness.localstack.mesh.replies import direct_reply, join_flags, redirect_reply, upstream_failure
-from harness.localstack.mesh.retry import Failure
+from harness.localstack.mesh.retry import Failure, RetryPolicy
 
 
 def location(redirect: dict, host: str = "gw.example:8080", path: str = "/v1/models?x=1", port: int = 8080) -> str:
@@ -104,3 +104,13 @@ def test_flags_join_in_envoys_order():
     assert join_flags("FI", "DI") == "DI,FI"
     assert join_flags("UC", "URX") == "UC,URX"
     assert join_flags("", "") == ""
+
+
+def test_urx_only_when_a_retriable_answer_used_up_the_retries():
+    """Envoy's router sets UpstreamRetryLimitExceeded (URX) when a retriable
+    answer comes on the last allowed attempt; not without a retry policy."""
+    two = RetryPolicy(attempts=2)
+    assert retries_exhausted(two, retriable=True, attempt=2) == "URX"
+    assert retries_exhausted(two, retriable=True, attempt=1) == ""
+    assert retries_exhausted(two, retriable=False, attempt=2) == ""
+    assert retries_exhausted(RetryPolicy(attempts=0), retriable=True, attempt=0) == ""
