@@ -19,13 +19,17 @@ __all__ = ["broken_mesh"]
 
 @contextlib.contextmanager
 def broken_mesh(target: Target, requirement: Requirement) -> Iterator[dict[str, Any]]:
-    """Rewrite the requirement's Istio object as its `broken` says; yields the
-    object as written."""
+    """Rewrite the requirement's Istio object as its `broken` says (when it
+    names one), restore it afterwards; yields the fault parameters the broken
+    run must use: run the requirement with `context_for(..., fault=...)`."""
     spec = requirement.broken
+    if spec.rewrite is None or spec.kind is None or spec.name is None:
+        yield dict(spec.fault)
+        return
     original = target.get_istio(spec.kind, spec.name)
     broken = spec.apply(_writable(original, keep_version=True))
-    written = target.replace_istio(spec.kind, spec.name, broken)
+    target.replace_istio(spec.kind, spec.name, broken)
     try:
-        yield written
+        yield dict(spec.fault)
     finally:
         target.replace_istio(spec.kind, spec.name, _writable(original, keep_version=False))

@@ -67,6 +67,7 @@ class RunContext:
     evidence: Evidence
     chaos_configuration: dict[str, Any]
     duration_scale: float = 1.0
+    fault: dict[str, Any] = field(default_factory=dict)  # a broken run's fault parameters (BrokenMesh.fault)
 
     def threshold(self, name: str) -> float:
         """The requirement's threshold `name`, from the SLO spec when it names

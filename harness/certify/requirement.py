@@ -37,15 +37,19 @@ class Threshold:
 
 @dataclass(frozen=True)
 class BrokenMesh:
-    """The mesh configuration that must make the requirement fail: one Istio
-    object rewritten by `rewrite` (given a copy of the object as read)."""
+    """What must make the requirement fail: one Istio object rewritten by
+    `rewrite` (given a copy of the object as read), and/or a fault the mesh
+    cannot absorb (`fault`: parameters the requirement's fault takes instead
+    of its own, read through `RunContext.fault`)."""
 
     description: str
-    kind: Literal["VirtualService", "DestinationRule"]
-    name: str
-    rewrite: Callable[[dict[str, Any]], dict[str, Any]]
+    kind: Literal["VirtualService", "DestinationRule"] | None = None
+    name: str | None = None
+    rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    fault: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        assert self.rewrite is not None
         return self.rewrite(copy.deepcopy(obj))
 
 

@@ -104,12 +104,12 @@ def local_session(state: StackState, namespace: str = "llm") -> TargetSession:
 
 
 def context_for(requirement: Requirement, run_dir: Path, ts: TargetSession, slo: SloSpec, target_kind: str = "local",
-                duration_scale: float = 1.0) -> RunContext:
+                duration_scale: float = 1.0, fault: dict[str, Any] | None = None) -> RunContext:
     """A requirement's context: its evidence directory and fault journal under `run_dir`."""
     evidence = Evidence(run_dir, requirement.id)
     journal = run_dir / "evidence" / requirement.id / "journal.jsonl"
     return RunContext(requirement, ts.target, target_kind, ts.gateway, ts.observations, ts.prom, slo, evidence,
-                      {**ts.chaos_configuration, "harness_journal": str(journal)}, duration_scale)
+                      {**ts.chaos_configuration, "harness_journal": str(journal)}, duration_scale, fault or {})
 
 
 @contextlib.contextmanager

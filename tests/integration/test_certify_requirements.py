@@ -20,7 +20,9 @@ from harness.verdict import Verdict
 
 pytestmark = pytest.mark.integration
 
-CONFORMANCE = [r for r in discover() if r.kind == "conformance"]
+# resilience requirements run a fault under load for tens of seconds each
+CATALOGUE = [pytest.param(r, id=r.id, marks=[pytest.mark.slow] if r.kind == "resilience" else [])
+             for r in discover()]
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +33,17 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TargetSession]
         yield local_session(handle.state)
 
 
-@pytest.mark.parametrize("requirement", CONFORMANCE, ids=lambda r: r.id)
+@pytest.mark.parametrize("requirement", CATALOGUE)
 def test_passes_on_the_reference_mesh_and_fails_on_its_broken_config(
         requirement: Requirement, session: TargetSession, tmp_path: Path) -> None:
     slo = load_slo()
     good = run_requirement(requirement, context_for(requirement, tmp_path / "good", session, slo))
     assert good.verdict is Verdict.PASS, good.reason
-    with broken_mesh(session.target, requirement):
-        bad = run_requirement(requirement, context_for(requirement, tmp_path / "broken", session, slo))
-    assert bad.verdict is Verdict.FAIL, f"{requirement.broken.description}: {bad.verdict.value}: {bad.reason}"
+    with broken_mesh(session.target, requirement) as fault:
+        bad = run_requirement(requirement, context_for(requirement, tmp_path / "broken", session, slo, fault=fault))
+    evidence = {e: (tmp_path / "broken" / e).read_text()[:1000] for e in bad.evidence if e.endswith(".json")}
+    assert bad.verdict is Verdict.FAIL, \
+        f"{requirement.broken.description}: {bad.verdict.value}: {bad.reason}; evidence: {evidence}"
     assert bad.evidence and (tmp_path / "broken" / bad.evidence[0]).is_file()
     # restored: the promise holds again on the same stack
     again = run_requirement(requirement, context_for(requirement, tmp_path / "again", session, slo))

@@ -1,0 +1,66 @@
+"""KV-cache affinity: every request of a user (x-user-id) lands on the same
+pod, so its prefix cache is reused. Under the 80/20 canary Envoy draws the
+version per request, so stickiness is judged per (user, version)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.certify.context import RunContext
+from harness.certify.requirement import BrokenMesh, Requirement, Threshold
+from harness.certify.traffic import Probe, send
+from harness.verdict import Check, Verdict
+
+USERS = 30
+REQUESTS_PER_USER = 8  # about 6 per user on v1: round robin over 2 pods keeps at most ~70 % on one
+
+
+def user_probes(users: int = USERS, per_user: int = REQUESTS_PER_USER) -> list[Probe]:
+    return [Probe(headers={"x-user-id": f"certify-user-{u}"}) for _ in range(per_user) for u in range(users)]
+
+
+def modal_pods(records: pd.DataFrame, pods: pd.Series) -> pd.DataFrame:
+    """Per (user, version): requests, and those served by the user's most used pod."""
+    frame = pd.DataFrame({"user": records["user_id"], "version": records["served_version"], "pod": pods})
+    frame = frame[records["ok"].astype(bool)].dropna()
+    counts = frame.groupby(["user", "version", "pod"]).size()
+    per_key = counts.groupby(level=[0, 1])
+    return pd.DataFrame({"requests": per_key.sum(), "on_modal_pod": per_key.max(),
+                         "modal_pod": per_key.idxmax().map(lambda k: k[2])})
+
+
+def run(ctx: RunContext) -> list[Check]:
+    rid = REQUIREMENT.id
+    records = send(ctx.gateway, user_probes(), concurrency=16)
+    csv = ctx.evidence.records("records", records)
+    pods = ctx.observations.per_request(records, "pod")
+    if pods is None:
+        return [Check(rid, "stickiness", Verdict.NOT_APPLICABLE, None, None,
+                      "", f"the {ctx.observations.name} source cannot attribute single requests to pods", (csv,))]
+    table = modal_pods(records, pods)
+    ctx.evidence.json("per-user", table.reset_index().to_dict("records"))
+    sticky = float(table["on_modal_pod"].sum() / table["requests"].sum()) if len(table) else None
+    return [Check.judge(rid, "share of a user's requests on its pod", sticky, ">=", ctx.threshold("stickiness"), "",
+                        samples=int(table["requests"].sum()) if len(table) else 0,
+                        min_samples=int(USERS * REQUESTS_PER_USER * 0.95), evidence=(csv,))]
+
+
+def _round_robin(dr: dict[str, Any]) -> dict[str, Any]:
+    dr["spec"]["trafficPolicy"]["loadBalancer"].pop("consistentHash", None)
+    dr["spec"]["trafficPolicy"]["loadBalancer"]["simple"] = "ROUND_ROBIN"
+    return dr
+
+
+REQUIREMENT = Requirement(
+    id="affinity.stickiness",
+    title="KV-cache affinity: a user's requests stay on one pod (per canary version)",
+    feature="kv-cache-affinity",
+    profiles=frozenset({"smoke", "full"}),
+    observes=("served-by",),
+    thresholds={"stickiness": Threshold(1.0, "ratio")},
+    timeouts={"requests": 60.0},
+    broken=BrokenMesh("consistentHash replaced by ROUND_ROBIN", "DestinationRule", "llm-chat", _round_robin),
+    run=run,
+)
