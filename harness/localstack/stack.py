@@ -304,7 +304,9 @@ class LocalStack:
         self._teardown.push_async_callback(prom.stop)
         expected = {admin_address, *([mesh_address] if mesh_address else []),
                     *(f"127.0.0.1:{p.port}" for p in orch.pods.values() if not p.deleted)}
+        t0 = time.monotonic()
         missing = await prometheus.wait_first_scrape(prom.url, expected, FIRST_SCRAPE_TIMEOUT_S)
+        log.info("Prometheus scraped %d targets once in %.2fs", len(expected) - len(missing), time.monotonic() - t0)
         if missing:
             raise StackError(f"Prometheus did not scrape every target within {FIRST_SCRAPE_TIMEOUT_S:.0f}s; "
                              f"not yet up: {', '.join(sorted(missing))}; see {run_dir / 'logs' / 'prometheus.log'}")

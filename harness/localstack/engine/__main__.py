@@ -15,6 +15,7 @@ import socket
 import ssl
 import sys
 
+import uvloop
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -81,11 +82,7 @@ def main(argv: list[str] | None = None) -> None:
                          f"{' '.join(first[:3])}\n")
         raise SystemExit(2) from None
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.pod} %(levelname)s %(message)s")
-    try:
-        import uvloop
-        uvloop.run(serve(args, params))
-    except ImportError:  # uvloop is pinned, but a plain loop still works
-        asyncio.run(serve(args, params))
+    uvloop.run(serve(args, params))
 
 
 if __name__ == "__main__":
