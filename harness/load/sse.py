@@ -61,6 +61,9 @@ class SSEParser:
         body = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
         if b"\r" in body:
             return self.feed(line)
+        if body.startswith(b"data: "):  # nearly every line of an OpenAI stream
+            self._data.append(body[6:].decode("utf-8", errors="replace"))
+            return ()
         event = self._line(body.decode("utf-8", errors="replace"))
         return () if event is None else (event,)
 

@@ -157,7 +157,7 @@ class LLMUser(FastHttpUser):
         resp: HTTPSocketPoolResponse | None = None
         try:
             resp = self._http.request("POST", path, body=payload, headers=headers)
-            b.head(resp.status_code, {k.lower(): v for k, v in resp.items()})
+            b.head(resp.status_code, self._wanted_headers(resp))
             if resp.status_code >= 300:
                 b.http_error(resp.read())
             elif stream:
@@ -174,6 +174,15 @@ class LLMUser(FastHttpUser):
         self._report(rec)
         self.on_record(rec, body)
         return rec
+
+    def _wanted_headers(self, resp: HTTPSocketPoolResponse) -> dict[str, str]:
+        """The response headers the record reads (looked up, not all copied: per-request CPU)."""
+        out = {}
+        for name in (self.attribution_header.lower(), "x-served-by-pod"):
+            value = resp.get(name)
+            if value is not None:
+                out[name] = value if isinstance(value, str) else ", ".join(value)
+        return out
 
     @staticmethod
     def _read_events(resp: HTTPSocketPoolResponse, b: RecordBuilder) -> None:
