@@ -3,20 +3,17 @@ Locust's web UI on it. The target defaults to the running local stack's gateway.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.durations import parse_duration
+from harness.load.cliparams import options_as_one_value
 from harness.load.gateway import prepare_target, with_outbound_options
 from harness.load.runner import (
     CSV_RULE,
@@ -59,22 +56,10 @@ def _duration(text: str) -> float:
         raise ConfigError(Diagnostic("error", "--duration", str(exc), fix="write e.g. 60s or 5m")) from None
 
 
-def with_threshold_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Add one `--max-...` / `--min-...` option per `Thresholds` limit to a
-    command, handed to it as `thresholds: Thresholds`."""
-    flags = threshold_flags()
-    signature = inspect.signature(command)
-    kept = [p for name, p in signature.parameters.items() if name != "thresholds"]
-    added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=float | None,
-                               default=typer.Option(None, f.flag, help=f.help, show_default=False)) for f in flags]
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        limits = {f.name: kwargs.pop(f.name) for f in flags}
-        command(*args, thresholds=Thresholds(**limits), **kwargs)
-
-    wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
-    return wrapper
+with_threshold_options = options_as_one_value(
+    "thresholds",
+    [(f.name, float | None, typer.Option(None, f.flag, help=f.help, show_default=False)) for f in threshold_flags()],
+    Thresholds)
 
 
 @app.callback()

@@ -5,10 +5,7 @@ Locust starts."""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ import typer
 from rich.console import Console
 
 from harness.diagnostics import ConfigError, Diagnostic
+from harness.load.cliparams import options_as_one_value
 from harness.outbound import OutboundError, OutboundSettings, check_base_url, parse_header, ssl_context
 
 __all__ = ["with_outbound_options", "prepare_target"]
@@ -63,21 +61,8 @@ def outbound_settings(ca_bundle: Path | None = None, insecure: bool = False, cli
         raise _config_error(exc) from None
 
 
-def with_outbound_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Add the outbound options to a typer command, handed to it as
-    `outbound: OutboundSettings`."""
-    signature = inspect.signature(command)
-    kept = [p for name, p in signature.parameters.items() if name != "outbound"]
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
-             for name, kind, option in _OPTIONS]
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        given = {name: kwargs.pop(name) for name, _, _ in _OPTIONS}
-        command(*args, outbound=outbound_settings(**given), **kwargs)
-
-    wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
-    return wrapper
+# The outbound options, handed to a command as `outbound: OutboundSettings`.
+with_outbound_options = options_as_one_value("outbound", _OPTIONS, outbound_settings)
 
 
 def prepare_target(host: str, settings: OutboundSettings, out: Console) -> str:
