@@ -9,10 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.certify.requirement import Requirement
-
-# the chaos actions' copy of an object fit to PUT back (status dropped, user metadata kept)
-from harness.chaos.actions import _clean as _writable
 from harness.targets.base import Target
+from harness.targets.objects import writable_copy
 
 __all__ = ["broken_mesh"]
 
@@ -27,9 +25,9 @@ def broken_mesh(target: Target, requirement: Requirement) -> Iterator[dict[str, 
         yield dict(spec.fault)
         return
     original = target.get_istio(spec.kind, spec.name)
-    broken = spec.apply(_writable(original, keep_version=True))
+    broken = spec.apply(writable_copy(original, keep_version=True))
     target.replace_istio(spec.kind, spec.name, broken)
     try:
         yield dict(spec.fault)
     finally:
-        target.replace_istio(spec.kind, spec.name, _writable(original, keep_version=False))
+        target.replace_istio(spec.kind, spec.name, writable_copy(original, keep_version=False))

@@ -27,6 +27,7 @@ from harness.chaos.journal import Journal, default_journal_path
 from harness.chaos.rollback import RollbackResult, rollback_journal
 from harness.chaos.template import ActionContext, FaultPlan, apply_fault
 from harness.targets.base import NothingMatched, PodInfo, Target, TargetError
+from harness.targets.objects import writable_copy
 
 __all__ = ["kill_pods", "gpu_oom", "inject_latency", "inject_abort", "region_outage", "engine_slowdown",
            "error_rate", "rollback_all"]
@@ -201,7 +202,7 @@ def _with_fault(vs: dict[str, Any], fault: dict[str, Any], route: str | None,
     """The VirtualService with `fault` on the chosen rules: the rule named
     `route`, every rule (default), or a new first rule that matches `header`
     and copies the catch-all's destinations."""
-    new = _clean(vs, keep_version=True)
+    new = writable_copy(vs, keep_version=True)
     rules: list[dict[str, Any]] = new.setdefault("spec", {}).setdefault("http", [])
     if header:
         base = next((r for r in rules if not r.get("match")), rules[-1] if rules else None)
@@ -220,16 +221,6 @@ def _with_fault(vs: dict[str, Any], fault: dict[str, Any], route: str | None,
         names = [r.get("name") for r in rules]
         raise ChaosActionFailed(f"route {route!r} not found in the VirtualService (its rules: {names})")
     return new
-
-
-def _clean(obj: dict[str, Any], keep_version: bool = False) -> dict[str, Any]:
-    """A copy fit to PUT back: no status, only the metadata a user sets (and the
-    resourceVersion when the write must carry it)."""
-    clean = copy.deepcopy(obj)
-    clean.pop("status", None)
-    keys = ("name", "namespace", "labels", "annotations") + (("resourceVersion",) if keep_version else ())
-    clean["metadata"] = {k: v for k, v in obj.get("metadata", {}).items() if k in keys}
-    return clean
 
 
 def _istio_fault(action: str, virtual_service: str, fault: dict[str, Any], route: str | None,
@@ -256,7 +247,7 @@ def _istio_fault(action: str, virtual_service: str, fault: dict[str, Any], route
     return apply_fault(ctx, FaultPlan(
         action=action, params=params, undo_op="restore_istio",
         undo_args={"kind": "VirtualService", "name": virtual_service, "namespace": namespace,
-                   "object": _clean(original)},
+                   "object": writable_copy(original)},
         inject=inject, confirm=applied, result=params, would={"would_apply": patched["spec"]["http"]}))
 
 
