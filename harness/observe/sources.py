@@ -12,12 +12,13 @@ from harness.observe.prometheus import PromClient, PromError
 
 __all__ = ["Observations", "HeaderObservations", "PrometheusObservations", "DESTINATION_LABELS", "Dimension"]
 
-Dimension = Literal["version", "region", "service", "subset", "pod"]
+Dimension = Literal["version", "region", "service", "workload", "subset", "pod"]
 # the record column and the istio_requests_total label that answer each dimension
 DESTINATION_LABELS: dict[str, tuple[str, str]] = {
     "version": ("served_version", "destination_version"),
     "region": ("served_region", "destination_cluster"),
     "service": ("served_service", "destination_service_name"),
+    "workload": ("served_workload", "destination_workload"),  # the pod's Deployment
     "subset": ("served_subset", ""),  # a mesh-side name: not in the telemetry
     "pod": ("served_pod", ""),  # telemetry has no per-pod label (only the workload)
 }
@@ -99,12 +100,16 @@ class HeaderObservations(PrometheusObservations):
 
     def shares(self, records: pd.DataFrame, by: Dimension, service: str,
                start: float, end: float) -> dict[str, float] | None:
-        column = DESTINATION_LABELS[by][0]
-        ok = records[records["ok"].astype(bool) & (records["served_service"] == service)]
-        if ok.empty:
+        mine = records["ok"].astype(bool) & (records["served_service"] == service)
+        if not mine.any():
             return None
-        counts = ok[column].fillna("").astype(str).value_counts()
-        return {str(k): float(v) / len(ok) for k, v in counts.items()}
+        served = self.per_request(records, by)
+        assert served is not None
+        counts = served[mine].fillna("").astype(str).value_counts()
+        return {str(k): float(v) / int(mine.sum()) for k, v in counts.items()}
 
     def per_request(self, records: pd.DataFrame, by: Dimension) -> pd.Series | None:
+        if by == "workload":
+            # local pods are named <deployment>-<ordinal>
+            return records["served_pod"].str.replace(r"-\d+$", "", regex=True)
         return records[DESTINATION_LABELS[by][0]]

@@ -27,7 +27,7 @@ __all__ = ["FaultRun", "fault_under_load", "wait_ready"]
 class FaultRun:
     records: pd.DataFrame = field(default_factory=pd.DataFrame)  # timed (column t, epoch seconds)
     fault_start: float = 0.0  # epoch seconds, from the journal: the entry written just before the fault
-    fault_end: float | None = None  # when the fault was rolled back (None: not rolled back during the load)
+    fault_end: float | None = None  # when its rollback began (None: not rolled back during the load)
     evidence: tuple[str, ...] = ()
     load_exit_code: int = 0
 
@@ -45,8 +45,9 @@ def fault_under_load(ctx: RunContext, profile: str, users: int, duration_s: floa
 
     def rollback() -> None:
         if run.fault_end is None:
+            started = time.time()  # recovery is timed from the undo, pod restarts included
             rollback_all(ctx.chaos_configuration)
-            run.fault_end = time.time()
+            run.fault_end = started
 
     with load:
         try:
