@@ -10,27 +10,60 @@ stats; `/llm/history.csv` is the same data as a download.
 from __future__ import annotations
 
 import json
+import math
+import time
+from collections.abc import Iterable
 from dataclasses import asdict
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.load.records import RequestRecord
 from harness.load.timeline import points_csv
+from harness.stats import percentile
 
 if TYPE_CHECKING:
     from harness.load.plugin import RecordSink
     from harness.load.timeline import Timeline
 
-__all__ = ["extend_web_ui", "TABLE_STRUCTURE"]
+__all__ = ["extend_web_ui", "table_rows", "TABLE_STRUCTURE", "TABLE_WINDOW"]
 
 _SCRIPT = Path(__file__).parent / "static" / "llm_charts.js"
 _SCRIPT_TAG = '<script src="./llm/charts.js"></script>'
 
+TABLE_WINDOW = 5_000  # the newest requests the table summarises
 TABLE_STRUCTURE = [
-    {"key": "name", "title": "Name"}, {"key": "requests", "title": "Requests (last 5,000)"},
+    {"key": "name", "title": "Name"}, {"key": "requests", "title": f"Requests (last {TABLE_WINDOW:,})"},
     {"key": "failures", "title": "Failures"}, {"key": "ttft_p50", "title": "TTFT p50 (ms)"},
     {"key": "ttft_p95", "title": "TTFT p95 (ms)"}, {"key": "ttft_p99", "title": "TTFT p99 (ms)"},
     {"key": "itl_p50", "title": "ITL p50 (ms)"}, {"key": "itl_p99", "title": "ITL p99 (ms)"},
     {"key": "tokens_per_s", "title": "Output tokens/s (10 s)"}]
+
+
+def table_rows(finished: Iterable[tuple[float, RequestRecord]], started: float, now: float,
+               window_s: float = 10.0) -> list[dict[str, Any]]:
+    """Per request name: TTFT / ITL percentiles over `finished` ((monotonic
+    finish time, record) of the newest requests), and output tokens/s over
+    the last `window_s` before `now` (over the run's age while it is younger)."""
+    by_name: dict[str, list[tuple[float, RequestRecord]]] = {}
+    for t, r in finished:
+        by_name.setdefault(f"{r.api}{' stream' if r.stream else ''} [{r.scenario}]", []).append((t, r))
+    span = min(window_s, max(1e-9, now - started))
+    rows = []
+    for name, items in sorted(by_name.items()):
+        ok = [r for _, r in items if r.ok]
+        ttft = [r.ttft_s * 1000 for r in ok if r.ttft_s is not None]
+        itl = [g * 1000 for r in ok for g in r.itl_s]
+        tokens = sum(r.output_tokens or 0 for t, r in items if r.ok and now - t <= window_s)
+        rows.append({"name": name, "requests": len(items), "failures": len(items) - len(ok),
+                     "ttft_p50": _ms(ttft, 0.5), "ttft_p95": _ms(ttft, 0.95), "ttft_p99": _ms(ttft, 0.99),
+                     "itl_p50": _ms(itl, 0.5), "itl_p99": _ms(itl, 0.99), "tokens_per_s": f"{tokens / span:.0f}"})
+    return rows
+
+
+def _ms(values: list[float], q: float) -> str:
+    v = percentile(values, q)
+    return "" if math.isnan(v) else f"{v:.1f}"
 
 
 def extend_web_ui(web_ui: Any, sink: RecordSink, timeline: Timeline) -> None:
@@ -69,7 +102,12 @@ def extend_web_ui(web_ui: Any, sink: RecordSink, timeline: Timeline) -> None:
         if flask_request.path == "/stats/requests":
             data = response.get_json(silent=True)
             if isinstance(data, dict):
-                data["extended_stats"] = [{"key": "llm", "data": sink.ui_rows()}]
+                # the newest requests only: the UI polls every 2 s and a long run holds
+                # far too many inter-token gaps to sort each time
+                newest = islice(zip(sink.finished_at, sink.records, strict=True),
+                                max(0, len(sink.records) - TABLE_WINDOW), None)
+                rows = table_rows(newest, sink.started, time.monotonic())
+                data["extended_stats"] = [{"key": "llm", "data": rows}]
                 response.set_data(json.dumps(data))
         elif flask_request.path == "/" and response.mimetype == "text/html":
             page = response.get_data(as_text=True)

@@ -9,10 +9,8 @@ Imported by `harness.load.users`, so a plain `locust -f profile.py` has it.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,13 +21,11 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING
 from harness.load.records import RequestRecord
 from harness.load.thresholds import Thresholds, evaluate, threshold_flags
 from harness.load.timeline import INTERVAL_S, Timeline, points_csv
-from harness.stats import percentile
 
-__all__ = ["RecordSink", "SINK", "TIMELINE", "log_token_timings", "UI_WINDOW"]
+__all__ = ["RecordSink", "SINK", "TIMELINE", "log_token_timings"]
 
 log = logging.getLogger("harness.load")
 THRESHOLD_EXIT_CODE = 3
-UI_WINDOW = 5_000  # requests the LLM tab summarises
 
 
 class RecordSink:
@@ -61,33 +57,6 @@ class RecordSink:
         self.records.clear()
         self.finished_at.clear()
         self.started = time.monotonic()
-
-    def ui_rows(self, window_s: float = 10.0) -> list[dict[str, Any]]:
-        """Per request name: TTFT/ITL percentiles, and output tokens/s over the last window."""
-        now = time.monotonic()
-        by_name: dict[str, list[tuple[float, RequestRecord]]] = {}
-        # the most recent requests only: the UI polls every few seconds and a long
-        # run holds far too many inter-token gaps to sort each time
-        newest = islice(zip(self.finished_at, self.records, strict=True), max(0, len(self.records) - UI_WINDOW), None)
-        for t, r in newest:
-            name = f"{r.api}{' stream' if r.stream else ''} [{r.scenario}]"
-            by_name.setdefault(name, []).append((t, r))
-        rows = []
-        for name, items in sorted(by_name.items()):
-            ok = [r for _, r in items if r.ok]
-            ttft = [r.ttft_s * 1000 for r in ok if r.ttft_s is not None]
-            itl = [g * 1000 for r in ok for g in r.itl_s]
-            tokens = sum(r.output_tokens or 0 for t, r in items if r.ok and now - t <= window_s)
-            span = min(window_s, max(1e-9, now - self.started))
-
-            def fmt(v: float) -> str:
-                return "" if math.isnan(v) else f"{v:.1f}"
-
-            rows.append({"name": name, "requests": len(items), "failures": len(items) - len(ok),
-                         "ttft_p50": fmt(percentile(ttft, 0.5)), "ttft_p95": fmt(percentile(ttft, 0.95)),
-                         "ttft_p99": fmt(percentile(ttft, 0.99)), "itl_p50": fmt(percentile(itl, 0.5)),
-                         "itl_p99": fmt(percentile(itl, 0.99)), "tokens_per_s": f"{tokens / span:.0f}"})
-        return rows
 
 
 SINK = RecordSink()

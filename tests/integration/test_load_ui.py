@@ -144,6 +144,14 @@ def test_headline_numbers_count_requests_and_the_llm_tab_charts_them(ui: UI) -> 
             expect(page.get_by_role("link", name="Download LLM history CSV")).to_be_visible()
             expect(page.locator("#llm-charts")).to_be_hidden()  # the charts belong to the LLM tab only
 
+            # Locust's Reset clears the LLM charts too.
+            page.get_by_role("tab", name="LLM").click()
+            samples = charts.locator("figure[data-chart='requests'] path")
+            before = int(samples.first.get_attribute("data-points") or 0)
+            page.get_by_role("button", name="Reset").click()
+            eventually(lambda: samples.count() == 0 or int(samples.first.get_attribute("data-points") or 0) < before,
+                       10, "Reset to clear the LLM charts")
+
             page.get_by_role("button", name="Stop").click()
             eventually(lambda: httpx.get(f"{ui.url}/stats/requests").json()["state"] == "stopped", 20,
                        "the run to stop")

@@ -91,3 +91,20 @@ def test_points_csv_one_row_per_time_and_series_with_empty_cells_for_no_data() -
 
 def test_series_name_is_user_class_and_tier() -> None:
     assert series_name(rec(scenario="PremiumChat", tier="premium")) == "PremiumChat (premium)"
+
+
+def test_llm_tab_table_rows_per_request_name() -> None:
+    from harness.load.llm_tab import table_rows
+
+    finished = [(100.0 + i, rec(ttft=0.01 * (i + 1), tokens=10)) for i in range(10)]
+    finished.append((109.5, rec(ok=False)))
+    finished.append((109.0, rec(scenario="Other", tokens=5)))
+    rows = {r["name"]: r for r in table_rows(finished, started=90.0, now=110.0)}
+    chat = rows["chat stream [Chat]"]
+    assert chat["requests"] == 11 and chat["failures"] == 1
+    assert chat["ttft_p50"] == "50.0" and chat["ttft_p99"] == "100.0"
+    assert chat["itl_p50"] == "10.0" and chat["itl_p99"] == "30.0"
+    assert chat["tokens_per_s"] == "10"  # 100 tokens in the last 10 s
+    assert rows["chat stream [Other]"]["tokens_per_s"] == "0"  # 5 tokens / 10 s, rounded
+    young = table_rows(finished[:1], started=99.0, now=101.0)[0]
+    assert young["tokens_per_s"] == "5"  # 10 tokens over the run's 2 s, not over 10 s
