@@ -131,7 +131,7 @@ def _query(configuration: Configuration, promql: str) -> float:
 def slo_availability(service: str, window: str = "30s", configuration: Configuration = None,
                      secrets: Any = None) -> float:
     """Share of non-5xx responses for a service over the window, from istio_requests_total."""
-    sel = f'destination_service_name="{service}"'
+    sel = f'reporter="source",destination_service_name="{service}"'  # the gateway's view, as on a cluster
     q = (f'sum(rate(istio_requests_total{{{sel},response_code!~"5.."}}[{window}])) / '
          f'sum(rate(istio_requests_total{{{sel}}}[{window}]))')
     return _query(configuration, q)

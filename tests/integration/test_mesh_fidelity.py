@@ -149,3 +149,47 @@ def test_a_dead_engine_behind_its_sidecar_is_a_503_response_not_a_connect_failur
     finally:
         httpx.post(f"{admin}/regions/us-east/start").raise_for_status()
     eventually(lambda: all(p["ready"] for p in mesh_stack.pods() if p["region"] == "us-east"), 30, "us-east back")
+
+
+# -- 4. mirroring ---------------------------------------------------------------------------
+
+def metric(admin: str, name: str, **labels: str) -> float:
+    families = text_string_to_metric_families(httpx.get(f"{admin}/metrics").text)
+    return sum(s.value for f in families for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_mirrored_requests_are_reported_by_the_shadows_sidecar_only(mesh_stack: StackHandle,
+                                                                     client: httpx.Client) -> None:
+    """istio#23496, istio#11093: the gateway reports no istio_requests_total for a
+    mirrored request; the shadow pod's sidecar reports it as reporter="destination"."""
+    admin = mesh_stack.state.mesh_admin
+    shadow = {"destination_service_name": "chat-shadow"}
+    before = metric(admin, "istio_requests_total", reporter="destination", **shadow)
+    for _ in range(5):
+        assert ask(client, {}).status_code == 200  # the catch-all rule mirrors 100 %
+    eventually(lambda: metric(admin, "istio_requests_total", reporter="destination", **shadow) == before + 5, 10,
+               "the five mirrored requests reported by the shadow")
+    assert metric(admin, "istio_requests_total", reporter="source", **shadow) == 0
+
+
+def test_the_mirror_goes_through_the_shadows_circuit_breakers(mesh_stack: StackHandle, client: httpx.Client) -> None:
+    """Envoy sends the shadow through its async client, into the shadow cluster's
+    connection pool: at http2MaxRequests the copy is dropped as an overflow."""
+    admin = mesh_stack.state.mesh_admin
+    shadow_pod = next(p["name"] for p in mesh_stack.pods() if p["name"].startswith("shadow-"))
+    dr = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+          "metadata": {"name": "chat-shadow", "namespace": "llm"},
+          "spec": {"host": "chat-shadow", "trafficPolicy": {"connectionPool": {"http": {"http2MaxRequests": 1}}}}}
+    assert httpx.post(f"{admin}{DR_URL}", json=dr).status_code in (200, 201)
+    cluster = {"cluster_name": "outbound|8000||chat-shadow.llm.svc.cluster.local"}
+    set_fault(mesh_stack, shadow_pod, kind="hang")
+    try:
+        before = metric(admin, "envoy_cluster_upstream_rq_pending_overflow_total", **cluster)
+        for _ in range(3):
+            assert ask(client, {}).status_code == 200  # the user's answer never waits for the shadow
+        eventually(lambda: metric(admin, "envoy_cluster_upstream_rq_pending_overflow_total", **cluster)
+                   == before + 2, 10, "two mirrors dropped by the shadow's circuit breaker")
+    finally:
+        set_fault(mesh_stack, shadow_pod)
+        httpx.delete(f"{admin}{DR_URL}/chat-shadow")

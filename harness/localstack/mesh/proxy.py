@@ -218,6 +218,7 @@ class MeshProxy:
                 retriable = leg.policy.retriable_status(head.status, dict(head.headers))
                 if self._may_retry(leg, retriable, attempt):
                     head.close()
+                    self._inbound(leg, ep, head.status, "")
                     return None
                 return await self._stream_back(leg, head, ep, attempt + 1, retries_exhausted(leg.policy, retriable, attempt))
             if isinstance(head, SidecarReply):
@@ -258,6 +259,7 @@ class MeshProxy:
             self._outlier(leg.cluster, ep, None)
             if exchange is not None:
                 exchange.close()
+                self._inbound(leg, ep, 0, "DC")  # the pod's sidecar saw the gateway give up
             if route_limited:
                 return TIMEOUT
             return Failure.PER_TRY_TIMEOUT if exchange is not None else Failure.CONNECT
@@ -281,9 +283,16 @@ class MeshProxy:
         the gateway gets the sidecar's 503 instead of the failure itself."""
         if leg.sidecar_region == ep.region:
             self._outlier(leg.cluster, ep, 503)
+            self._inbound(leg, ep, 503, "UF" if failure is Failure.CONNECT else "UC")
             return sidecar_reply(failure)
         self._outlier(leg.cluster, ep, None)
         return failure
+
+    def _inbound(self, leg: _Leg, ep: Endpoint, code: int, flags: str) -> None:
+        """What the pod's sidecar reports (reporter="destination") for an attempt
+        that reached it."""
+        self.telemetry.record(self._dest(leg.service, ep), code, flags, (time.perf_counter() - leg.started) * 1000,
+                              reporter="destination")
 
     def _outlier(self, cluster: Cluster, ep: Endpoint, status: int | None) -> None:
         if cluster.outlier is not None and cluster.outlier.record(ep.pod, status, self.clock()):
@@ -308,6 +317,7 @@ class MeshProxy:
                            attempts: int, flags: str) -> web.StreamResponse:
         """Send the head, then splice the body to the client until it ends, the
         route timeout fires or the upstream goes away."""
+        inbound = ""
         try:
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason or None,
                                       headers=self._response_headers(leg, upstream, ep, attempts))
@@ -328,10 +338,14 @@ class MeshProxy:
                 await asyncio.wait_for(asyncio.shield(upstream.finished), remaining)
             except TimeoutError:
                 flags = join_flags(flags, "UT")  # the route timeout fired mid-stream: Envoy resets the stream
+                inbound = "DC"
                 transport.close()
                 return resp
             except UpstreamReset:
-                flags = join_flags(flags, "UPE")  # upstream went away mid-body: the client sees a cut stream
+                # the upstream closed mid-body: Envoy's codec client resets the
+                # stream with ConnectionTermination (UC); the client sees a cut stream
+                flags = join_flags(flags, "UC")
+                inbound = "UC"
                 self._outlier(leg.cluster, ep, None)
                 transport.close()
                 return resp
@@ -342,6 +356,7 @@ class MeshProxy:
             return resp
         finally:
             upstream.close()
+            self._inbound(leg, ep, upstream.status, inbound)
             self.telemetry.record(self._dest(leg.service, ep), upstream.status, join_flags(flags, leg.fault_flags),
                                   (time.perf_counter() - leg.started) * 1000)
 
@@ -371,21 +386,31 @@ class MeshProxy:
 
     async def _send_mirror(self, cluster: Cluster, method: str, path: str, headers: CIMultiDict[str], body: bytes,
                            service: Destination) -> None:
-        """Fire and forget: the answer is read and dropped; failures touch nobody."""
+        """Fire and forget, as Envoy's shadow through its async client: the
+        shadow cluster's circuit breakers apply (an overflow drops the copy),
+        the answer is read and dropped, failures touch nobody. The gateway
+        reports nothing for a mirrored request; the shadow pod's sidecar reports
+        it (reporter="destination"), istio#23496."""
         started = time.perf_counter()
         ep = cluster.balancer.choose(self.rng, cluster.ejected())
         if ep is None:
-            self.telemetry.record(service, 503, "UH", 0.0)
+            return
+        try:
+            await cluster.pool.acquire()
+        except Overflow:
+            self.telemetry.overflow.labels(cluster.name).inc()
             return
         exchange: UpstreamExchange | None = None
         try:
             exchange = await cluster.connections.send(*address_of(ep.url), method, path, headers, body,
                                                       cluster.connect_timeout)
             await asyncio.wait_for(exchange.read_all(), 600)
-            self.telemetry.record(self._dest(service, ep), exchange.status, "", (time.perf_counter() - started) * 1000)
+            self.telemetry.record(self._dest(service, ep), exchange.status, "", (time.perf_counter() - started) * 1000,
+                                  reporter="destination")
         except (TimeoutError, UpstreamReset, OSError):
-            self.telemetry.record(self._dest(service, ep), 503, "UF", (time.perf_counter() - started) * 1000)
+            pass  # a shadow that fails is nobody's concern, and its sidecar saw no answer to report
         finally:
+            cluster.pool.release()
             if exchange is not None:
                 exchange.close()
 
