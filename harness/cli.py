@@ -27,6 +27,7 @@ from harness.diagnostics import ConfigError
 from harness.exitcodes import ExitCode
 from harness.load.cli import app as load_app
 from harness.localstack.cli import app as stack_app
+from harness.report.cli import app as report_app
 
 app = typer.Typer(
     name="harness",
@@ -56,6 +57,7 @@ def _root() -> None:
 app.add_typer(stack_app, name="stack")
 app.add_typer(load_app, name="load")
 app.add_typer(chaos_app, name="chaos")
+app.add_typer(report_app, name="report")
 
 
 def _mount_certify() -> None:

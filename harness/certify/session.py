@@ -27,6 +27,8 @@ from harness.localstack.state import StackState
 from harness.observe import HeaderObservations, Observations, PrometheusObservations
 from harness.observe.prometheus import PromClient
 from harness.report.allure import write_allure_results
+from harness.report.capture import write_timeline
+from harness.report.html import write_summary_html
 from harness.report.junit import write_junit
 from harness.report.summary import RunInfo, build_summary, exit_code, write_summary
 from harness.targets.base import Target
@@ -208,11 +210,14 @@ def certify(opts: CertifyOptions, progress: Callable[[int, int, Requirement], No
         total = len(chosen.requirements)
         results = run_all(chosen.requirements, context,
                           (lambda i, r: progress(i, total, r)) if progress else None)
+        for result in results:  # while the target (its Prometheus) is still up
+            result.evidence += write_timeline(context(result.requirement), result)
     info = RunInfo(run_id, opts.target, opts.profile, started, time.time(), rerun_base(opts),
                    [str(p) for p in opts.istio], str(opts.slo or ""), opts.duration_scale)
     summary = build_summary(info, results)
     write_summary(run_dir, summary)
     write_junit(run_dir, summary)
     write_allure_results(run_dir, summary)
+    write_summary_html(run_dir, summary)
     assert summary["exit_code"] == exit_code(results)
     return run_dir, summary, results

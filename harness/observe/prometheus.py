@@ -45,6 +45,24 @@ class PromClient:
         self.log.entries.append({"query": query, "time": at, "result": [[m, v] for m, v in result]})
         return result
 
+    def range(self, query: str, start: float, end: float, step_s: float = 1.0,
+              ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """(labels, [(epoch seconds, value), ...]) per series of a range query."""
+        params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s:g}"}
+        try:
+            r = httpx.get(f"{self.url.rstrip('/')}/api/v1/query_range", params=params, timeout=self.timeout_s)
+            data = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            self.log.entries.append({"query": query, "start": start, "end": end, "error": str(exc)})
+            raise PromError(f"Prometheus at {self.url} did not answer: {exc}") from None
+        if data.get("status") != "success":
+            self.log.entries.append({"query": query, "start": start, "end": end, "error": data.get("error")})
+            raise PromError(f"Prometheus refused {query!r}: {data.get('error')}")
+        result = [(dict(s["metric"]), [(float(t), float(v)) for t, v in s["values"]]) for s in data["data"]["result"]]
+        self.log.entries.append({"query": query, "start": start, "end": end, "step": step_s,
+                                 "result": [[m, len(points)] for m, points in result]})
+        return result
+
     def wait_for_scrape_after(self, t: float, scrape_interval_s: float = 1.0) -> None:
         """Block until a scrape that happened after `t` is queryable."""
         remaining = t + 2.5 * scrape_interval_s - time.time()

@@ -1,7 +1,9 @@
 """`allure-results/` from a run summary, in Allure's result-file format: one
 result per requirement with epic (conformance / resilience), feature and
-story (the requirement id) labels, one step per check, and the evidence
-(records CSV, PromQL with its result, fault journals) attached."""
+story (the requirement id) labels; steps telling the fault's life from its
+journal (steady state, fault injected, fault confirmed, rolled back) and then
+one step per check; the evidence (plot, records CSV, PromQL with its result,
+fault journal) attached."""
 
 from __future__ import annotations
 
@@ -9,14 +11,71 @@ import hashlib
 import json
 import shutil
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_allure_results"]
+from harness.chaos.journal import Journal, JournalError
+from harness.report.figures import figure_text
+
+__all__ = ["write_allure_results", "fault_steps"]
 
 _STATUS = {"pass": "passed", "fail": "failed", "inconclusive": "broken", "not-applicable": "skipped"}
 _TYPES = {".csv": "text/csv", ".json": "application/json", ".jsonl": "application/json", ".txt": "text/plain",
           ".svg": "image/svg+xml", ".png": "image/png", ".html": "text/html"}
+
+
+def _ms(epoch: float | None) -> int | None:
+    return None if epoch is None else int(epoch * 1000)
+
+
+def _step(name: str, status: str, start: float | None, stop: float | None, message: str = "") -> dict[str, Any]:
+    step: dict[str, Any] = {"name": name, "status": status, "stage": "finished", "start": _ms(start),
+                            "stop": _ms(stop if stop is not None else start)}
+    if message:
+        step["statusDetails"] = {"message": message}
+    return step
+
+
+def fault_steps(requirement_start: float, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fault's life as Allure steps, from fault-journal entries (dicts, oldest first)."""
+    injected = [e for e in entries if e.get("state") not in ("planned", "dry_run")]
+    if not injected:
+        return []
+    first = min(e.get("started_at") or e["created"] for e in injected)
+    steps = [_step("steady state (load running, no fault)", "passed", requirement_start, first)]
+    for e in injected:
+        what = f"{e['action']} {json.dumps(e.get('params', {}), sort_keys=True)}"
+        start = e.get("started_at") or e["created"]
+        failed = e.get("state") == "failed"
+        steps.append(_step(f"fault injected: {what}", "failed" if failed else "passed", start,
+                           e.get("confirmed_at") or start, e.get("note", "") if failed else ""))
+        if e.get("confirmed_at") is not None:
+            steps.append(_step("fault confirmed in effect", "passed", e["confirmed_at"], e["confirmed_at"]))
+        else:
+            steps.append(_step("fault confirmed in effect", "skipped", start, start, "the journal has no confirmation"))
+        state = e.get("state")
+        if state == "rolled_back":
+            steps.append(_step("rolled back", "passed", e.get("undo_started_at") or e.get("updated"),
+                               e.get("ended_at") or e.get("updated")))
+        elif state == "rollback_failed":
+            steps.append(_step("rolled back", "failed", e.get("undo_started_at"), e.get("ended_at"),
+                               e.get("note", "the rollback failed")))
+        else:
+            steps.append(_step("rolled back", "broken", e.get("updated"), e.get("updated"),
+                               f"not rolled back (journal state {state}); 'harness chaos rollback' replays it"))
+    return steps
+
+
+def _journal_entries(run_dir: Path, evidence: list[str]) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for rel in evidence:
+        if rel.endswith(".jsonl"):
+            try:
+                entries += [asdict(e) for e in Journal(run_dir / rel).entries()]
+            except JournalError:
+                continue
+    return sorted(entries, key=lambda e: e["created"])
 
 
 def write_allure_results(run_dir: Path, summary: dict[str, Any]) -> Path:
@@ -26,17 +85,19 @@ def write_allure_results(run_dir: Path, summary: dict[str, Any]) -> Path:
         uid = str(uuid.uuid4())
         start_ms = int(r["started"] * 1000)
         attachments = []
-        for i, rel in enumerate(r["evidence"]):
+        # the plot first: Allure shows the first attachment opened
+        for i, rel in enumerate(sorted(r["evidence"], key=lambda p: not p.endswith(".svg"))):
             src = run_dir / rel
             if not src.is_file():
                 continue
             name = f"{uid}-{i}-attachment{src.suffix}"
             shutil.copyfile(src, out / name)
             attachments.append({"name": src.name, "source": name, "type": _TYPES.get(src.suffix, "text/plain")})
-        steps = [{"name": f"{c['name']}: observed {c['observed']} {c['unit']} vs {c['threshold']}".strip(),
-                  "status": _STATUS[c["verdict"]], "stage": "finished",
-                  "statusDetails": {"message": c["reason"]}, "start": start_ms, "stop": start_ms}
-                 for c in r["checks"]]
+        steps = fault_steps(r["started"], _journal_entries(run_dir, r["evidence"]))
+        stop = r["started"] + r["duration_s"]
+        steps += [_step(f"{c['name']}: observed {figure_text(c['observed'], c['unit'])} vs "
+                        f"{figure_text(c['threshold'], c['unit'])}",
+                        _STATUS[c["verdict"]], stop, stop, c["reason"]) for c in r["checks"]]
         result = {
             "uuid": uid, "historyId": hashlib.md5(r["id"].encode()).hexdigest(), "testCaseId": r["id"],
             "name": r["title"], "fullName": r["id"], "status": _STATUS[r["verdict"]], "stage": "finished",
@@ -44,6 +105,8 @@ def write_allure_results(run_dir: Path, summary: dict[str, Any]) -> Path:
             "start": start_ms, "stop": start_ms + int(r["duration_s"] * 1000),
             "labels": [{"name": "epic", "value": r["kind"]}, {"name": "feature", "value": r["feature"]},
                        {"name": "story", "value": r["id"]}, {"name": "suite", "value": r["kind"]},
+                       {"name": "parentSuite", "value": f"certify {summary['profile']}"},
+                       {"name": "subSuite", "value": r["feature"]},
                        {"name": "framework", "value": "llm-mesh-harness"}],
             "parameters": [{"name": "target", "value": summary["target"]},
                            {"name": "profile", "value": summary["profile"]}],
