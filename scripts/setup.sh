@@ -32,4 +32,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+# The Allure 3 command line (`harness report allure`) from the npm registry,
+# into this project's node_modules/ (pinned by package.json and package-lock.json),
+# never globally. Without Node >= 20 everything else still works.
+if [ ! -x node_modules/.bin/allure ]; then
+  if command -v npm >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null; then
+    echo "setup: installing the Allure command line (npm ci, into node_modules/)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null \
+      || echo "setup: warning: npm ci failed; 'harness report allure' will say how to install it" >&2
+  else
+    echo "setup: warning: Node >= 20 with npm not found; 'harness report allure' needs it (apt-get install nodejs npm)" >&2
+  fi
+fi
 echo "setup: ready (.venv/bin/harness)"

@@ -11,11 +11,10 @@ import hashlib
 import json
 import shutil
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.chaos.journal import Journal, JournalError
+from harness.report.evidence import journal_entries
 from harness.report.figures import figure_text
 
 __all__ = ["write_allure_results", "fault_steps"]
@@ -67,17 +66,6 @@ def fault_steps(requirement_start: float, entries: list[dict[str, Any]]) -> list
     return steps
 
 
-def _journal_entries(run_dir: Path, evidence: list[str]) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    for rel in evidence:
-        if rel.endswith(".jsonl"):
-            try:
-                entries += [asdict(e) for e in Journal(run_dir / rel).entries()]
-            except JournalError:
-                continue
-    return sorted(entries, key=lambda e: e["created"])
-
-
 def write_allure_results(run_dir: Path, summary: dict[str, Any]) -> Path:
     out = run_dir / "allure-results"
     out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +81,7 @@ def write_allure_results(run_dir: Path, summary: dict[str, Any]) -> Path:
             name = f"{uid}-{i}-attachment{src.suffix}"
             shutil.copyfile(src, out / name)
             attachments.append({"name": src.name, "source": name, "type": _TYPES.get(src.suffix, "text/plain")})
-        steps = fault_steps(r["started"], _journal_entries(run_dir, r["evidence"]))
+        steps = fault_steps(r["started"], journal_entries(run_dir, r["evidence"]))
         stop = r["started"] + r["duration_s"]
         steps += [_step(f"{c['name']}: observed {figure_text(c['observed'], c['unit'])} vs "
                         f"{figure_text(c['threshold'], c['unit'])}",

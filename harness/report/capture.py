@@ -7,16 +7,12 @@ same query on both targets); without Prometheus the plot has no replica panel.""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
-
 import pandas as pd
 
 from harness.certify.context import RunContext
 from harness.certify.runner import RequirementResult
-from harness.chaos.journal import Journal, JournalError
 from harness.observe.prometheus import PromError
+from harness.report.evidence import journal_entries
 from harness.report.plots import timeline_svg
 from harness.report.timeline import build_timeline, fault_windows
 
@@ -59,13 +55,7 @@ def write_timeline(ctx: RunContext, result: RequirementResult) -> list[str]:
     if csv is None or not csv.is_file():
         return []
     records = pd.read_csv(csv)
-    entries: list[dict[str, Any]] = []
-    for rel in result.evidence:
-        if rel.endswith(".jsonl"):
-            try:
-                entries += [asdict(e) for e in Journal(Path(run_dir / rel)).entries()]
-            except JournalError:
-                continue
+    entries = journal_entries(run_dir, result.evidence)
     end = result.started + result.duration_s
     timeline = build_timeline(records, fault_windows(entries), _replicas(ctx, result.started, end), _slo_lines(ctx))
     written = [ctx.evidence.json("timeline", timeline)]
