@@ -227,8 +227,10 @@ class KubernetesTarget:
         for name, replicas in (undo.get("replicas") or {}).items():
             self.scale(name, replicas)
         if undo.get("network_policy"):
+            # missing_ok: an undo replayed after an interrupted rollback finds it already gone
             self._api(f"delete NetworkPolicy {undo['network_policy']}",
-                      self.networking.delete_namespaced_network_policy, undo["network_policy"], self.namespace)
+                      self.networking.delete_namespaced_network_policy, undo["network_policy"], self.namespace,
+                      missing_ok=True)
 
 
 def _object(value: Any) -> dict[str, Any]:

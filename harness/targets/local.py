@@ -63,6 +63,7 @@ class LocalTarget:
         return pods
 
     def delete_pod(self, name: str, grace_period_s: float = 0, namespace: str | None = None) -> None:
+        self.check_namespace_allowed(namespace or self.namespace)
         self._call("DELETE", f"{self.admin}/pods/{name}", params={"grace_period": str(grace_period_s)})
 
     def deployments(self, selector: str, namespace: str | None = None) -> dict[str, int]:

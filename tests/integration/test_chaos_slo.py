@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,21 +29,24 @@ WITH_PROMETHEUS = True  # read by the mesh_stack fixture (conftest.py)
 
 
 class Traffic:
-    """Background requests through the gateway, bounded in time, until stopped."""
+    """Background requests through the gateway, bounded in time, until stopped.
+    A fault answers (503 from an abort); a request that gets no answer at all
+    is a failure of the stack, raised when the block ends."""
 
     def __init__(self, gateway: str, headers: dict[str, str] | None = None, seconds: float = 60) -> None:
         self.stop = threading.Event()
+        self.errors: list[httpx.HTTPError] = []
         self.thread = threading.Thread(target=self._run, args=(gateway, headers or {}, seconds), daemon=True)
 
     def _run(self, gateway: str, headers: dict[str, str], seconds: float) -> None:
-        import time
         deadline = time.monotonic() + seconds
         with httpx.Client(timeout=10) as c:
             while not self.stop.is_set() and time.monotonic() < deadline:
                 try:
                     c.post(f"{gateway}/v1/chat/completions", json=CHAT, headers=headers)
-                except httpx.HTTPError:
-                    pass
+                except httpx.HTTPError as exc:
+                    self.errors.append(exc)
+                    return
 
     def __enter__(self) -> Traffic:
         self.thread.start()
@@ -51,6 +55,8 @@ class Traffic:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(15)
+        if self.errors and exc[0] is None:
+            raise AssertionError(f"background request got no answer: {self.errors[0]!r}")
 
 
 def test_availability_probe_sees_an_injected_abort(mesh_stack: StackHandle, chaos_config: dict) -> None:
