@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -61,7 +62,9 @@ def _lateness(records: list[StreamRecord]) -> list[float]:
 
 def _summary(records: list[StreamRecord]) -> dict:
     ttft = [r.ttft for r in records if r.ttft is not None and r.error is None]
-    return {"errors": sum(r.error is not None or r.status != 200 for r in records),
+    failed = [f"HTTP {r.status}" if r.error is None else r.error.split(":")[0] for r in records
+              if r.error is not None or r.status != 200]
+    return {"errors": len(failed), "error_kinds": dict(Counter(failed).most_common(3)),
             "ttft_p50_ms": 1000 * percentile(ttft, 0.5), "ttft_p99_ms": 1000 * percentile(ttft, 0.99),
             "lateness_p99_ms": 1000 * percentile(_lateness(records), 0.99),
             "connect_max_ms": 1000 * max((r.connected - r.started for r in records if r.connected), default=0)}
@@ -118,10 +121,11 @@ def _print_run(i: int, result: dict) -> None:
               f"overhead p50 {row['ttft_overhead_p50_ms']:.1f} ms, p99 {row['ttft_overhead_p99_ms']:.1f} ms; "
               f"chunk hold-back p99 {row['holdback_p99_ms']:.1f} ms; proxy {row['proxy_cpu_ms_per_stream']:.2f} "
               f"ms CPU per stream, loop lag max {row['proxy_loop_lag_max_ms']:.0f} ms; errors "
-              f"{d['errors']}+{m['errors']}", flush=True)
+              f"{d['errors']}+{m['errors']} {m['error_kinds'] or ''}", flush=True)
     if result["big"]:
         b = result["big"]
-        print(f"run {i + 1}: {result['big_streams']} concurrent streams through the proxy: errors {b['errors']}, "
+        print(f"run {i + 1}: {result['big_streams']} concurrent streams through the proxy: errors {b['errors']} "
+              f"{b['error_kinds'] or ''}, "
               f"slowest connection setup {b['connect_max_ms']:.0f} ms, TTFT p99 {b['ttft_p99_ms']:.0f} ms", flush=True)
 
 
