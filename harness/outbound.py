@@ -273,6 +273,11 @@ def _gevent_context(settings: OutboundSettings) -> ssl.SSLContext:
     return ssl_context(settings, gevent.ssl.create_default_context)
 
 
+@functools.lru_cache(maxsize=8)
+def _shared_context(settings: OutboundSettings) -> ssl.SSLContext:
+    return ssl_context(settings)
+
+
 def httpx_options(settings: OutboundSettings, url: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for `httpx.Client` / `httpx.request` reaching `url`."""
     proxy = proxy_for(url, env)
@@ -282,7 +287,7 @@ def httpx_options(settings: OutboundSettings, url: str, env: Mapping[str, str] |
         if proxy.user is not None:
             proxy_url = proxy_url.replace("://", f"://{proxy.user}:{proxy.password or ''}@", 1)
     # proxies decided here, not by httpx's own reading of the environment
-    return {"verify": ssl_context(settings), "proxy": proxy_url, "trust_env": False}
+    return {"verify": _shared_context(settings), "proxy": proxy_url, "trust_env": False}
 
 
 def requests_session(settings: OutboundSettings, url: str, env: Mapping[str, str] | None = None) -> requests.Session:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from harness.outbound import OutboundError, OutboundSettings, httpx_options
+
 __all__ = ["PromClient", "PromError", "QueryLog"]
 
 
@@ -33,9 +35,10 @@ class PromClient:
         if at is not None:
             params["time"] = f"{at:.3f}"
         try:
-            r = httpx.get(f"{self.url.rstrip('/')}/api/v1/query", params=params, timeout=self.timeout_s)
+            r = httpx.get(f"{self.url.rstrip('/')}/api/v1/query", params=params, timeout=self.timeout_s,
+                          **httpx_options(OutboundSettings.from_env(), self.url))
             data = r.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, OutboundError) as exc:
             self.log.entries.append({"query": query, "time": at, "error": str(exc)})
             raise PromError(f"Prometheus at {self.url} did not answer: {exc}") from None
         if data.get("status") != "success":

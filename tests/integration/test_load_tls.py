@@ -59,9 +59,14 @@ def gateway_app(seen: Seen) -> web.Application:
     async def models(request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": []})
 
+    async def prometheus_query(request: web.Request) -> web.Response:
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"job": "gw"}, "value": [0, "1"]}]}})
+
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/v1/models", models)
+    app.router.add_get("/api/v1/query", prometheus_query)  # as a Prometheus behind the same private CA
     return app
 
 
@@ -320,3 +325,16 @@ def test_load_goes_through_the_https_proxy(pki: PKI, ca_file: str, tmp_path: Pat
     gateway_address = url.removeprefix("https://")
     # the preflight and each Locust user opened their connections through the proxy
     assert tunnels.count(gateway_address) >= 2 and set(tunnels) == {gateway_address}
+
+
+def test_prometheus_queries_use_the_same_tls_settings(pki: PKI, ca_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.observe.prometheus import PromClient, PromError
+
+    for k in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("OPENAI_API_KEY", TOKEN)
+    with gateway(pki) as (url, _):
+        with pytest.raises(PromError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            PromClient(url).instant("up")
+        monkeypatch.setenv("HARNESS_CA_BUNDLE", ca_file)
+        assert PromClient(url).instant("up") == [({"job": "gw"}, 1.0)]
