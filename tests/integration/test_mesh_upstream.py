@@ -1,17 +1,21 @@
 """The proxy's upstream connections against a scripted HTTP/1.1 server on
 loopback: keep-alive reuse only after a response read to its exact end, never
 after an abandoned exchange, a `Connection: close` or a closed idle socket;
-Istio's maxRequestsPerConnection and idleTimeout retire connections."""
+Istio's maxRequestsPerConnection and idleTimeout retire connections; and the
+gateway itself keeping one upstream connection for sequential streams."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+import httpx
 import pytest
 from multidict import CIMultiDict
 
 from harness.localstack.mesh.upstream import UpstreamConnections, UpstreamReset
+from harness.localstack.testing import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -225,3 +229,18 @@ def test_endpoints_removed_or_a_drained_cluster_close_idle_connections() -> None
             await _settle(lambda: pool.connections == 0 and srv.client_closed == 2)
 
     asyncio.run(run())
+
+
+BENCH = Path(__file__).parents[2] / "benchmarks" / "fixtures" / "mesh-bench"
+
+
+def test_the_gateway_keeps_one_upstream_connection_for_sequential_streams(tmp_path: Path) -> None:
+    body = {"model": "llama-3-8b", "messages": [{"role": "user", "content": "x"}], "max_tokens": 3, "stream": True}
+    with running_stack(topology=BENCH / "topology.yaml", istio=[BENCH / "istio"], prometheus=False,
+                       state_dir=tmp_path) as stack:
+        for _ in range(5):
+            with httpx.stream("POST", f"{stack.state.gateway}/v1/chat/completions", json=body, timeout=30) as r:
+                assert r.status_code == 200 and b"[DONE]" in r.read()
+        assert stack.state.mesh_admin is not None
+        (cluster,) = httpx.get(f"{stack.state.mesh_admin}/clusters", timeout=10).json()["clusters"]
+        assert (cluster["connects"], cluster["connections"]) == (1, 1)
