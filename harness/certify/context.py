@@ -15,6 +15,7 @@ from harness.certify.slo import SloSpec
 from harness.observe import Observations
 from harness.observe.prometheus import PromClient
 from harness.targets.base import Target
+from harness.verdict import Check, Verdict
 
 __all__ = ["RunContext", "Evidence"]
 
@@ -83,3 +84,40 @@ class RunContext:
 
     def timeout(self, name: str) -> float:
         return self.requirement.timeouts[name] * self.duration_scale
+
+    def stack_lag(self, start: float, end: float) -> float | None:
+        """The local stack's largest event-loop lag (s) between `start` and `end`;
+        0 for a cluster (the real thing adds no test-double latency), None when
+        it was not observed."""
+        if self.target_kind != "local":
+            return 0.0
+        from harness.localstack.selfcheck import lag_query
+        from harness.observe.prometheus import PromError
+
+        if self.prom is None:
+            return None
+        try:
+            self.prom.wait_for_scrape_after(end)
+            result = self.prom.instant(lag_query(max(1.0, end - start + 1.0)), end + 1.0)
+        except PromError:
+            return None
+        return result[0][1] if result else None
+
+    def judge_latency(self, check: Check, start: float, end: float) -> Check:
+        """A latency check that failed stands only if the stack's own lag cannot
+        explain it: with the lag above its bound (or unobserved) and the figure
+        within the threshold once the lag is taken off, the verdict is
+        inconclusive (a test double must never be the reason for a verdict).
+        Lag only adds latency, so a pass stands."""
+        from harness.localstack.selfcheck import stack_lag_verdict
+
+        if check.verdict is not Verdict.FAIL or not isinstance(check.observed, float):
+            return check
+        lag = self.stack_lag(start, end)
+        keeps_up, why = stack_lag_verdict(lag)
+        if keeps_up:
+            return check
+        threshold = check.threshold if isinstance(check.threshold, float) else None
+        if lag is None or threshold is None or check.observed - lag <= threshold:
+            return check.inconclusive(why)
+        return check

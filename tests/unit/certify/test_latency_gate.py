@@ -1,0 +1,49 @@
+"""A latency verdict on the local stack: a failure the stack's own lag could
+explain is inconclusive; one it cannot explain, and every pass, stand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.certify.context import Evidence, RunContext
+from harness.certify.registry import discover
+from harness.certify.slo import load_slo
+from harness.verdict import Check, Verdict
+
+
+def context(lag: float | None, kind: str = "local") -> RunContext:
+    requirement = next(r for r in discover() if r.id == "latency.ttft-slo")
+    ctx = RunContext(requirement, target=None, target_kind=kind, gateway="", observations=None,  # type: ignore[arg-type]
+                     prom=None, slo=load_slo(), evidence=Evidence(Path("."), requirement.id), chaos_configuration={})
+    ctx.stack_lag = lambda start, end: lag if kind == "local" else 0.0  # type: ignore[method-assign]
+    return ctx
+
+
+def ttft(observed: float) -> Check:
+    return Check.judge("latency.ttft-slo", "ttft p95", observed, "<=", 1.0, "s")
+
+
+@pytest.mark.parametrize("lag,observed,expected", [
+    (0.010, 1.2, Verdict.FAIL),  # the stack kept up: the mesh is to blame
+    (0.300, 1.2, Verdict.INCONCLUSIVE),  # 300 ms of the stack's own lag explains 200 ms over
+    (0.300, 1.8, Verdict.FAIL),  # 800 ms over cannot be the stack's 300 ms
+    (None, 1.2, Verdict.INCONCLUSIVE),  # lag not observed: cannot vouch for the stack
+    (0.300, 0.5, Verdict.PASS),  # lag only adds latency: a pass stands
+])
+def test_latency_gate(lag: float | None, observed: float, expected: Verdict) -> None:
+    judged = context(lag).judge_latency(ttft(observed), 0.0, 10.0)
+    assert judged.verdict is expected
+    if expected is Verdict.INCONCLUSIVE:
+        assert "event-loop lag" in judged.reason
+
+
+def test_a_cluster_is_never_gated() -> None:
+    assert context(None, kind="kube").judge_latency(ttft(1.2), 0.0, 10.0).verdict is Verdict.FAIL
+
+
+def test_non_latency_figures_pass_through(tmp_path: Any) -> None:
+    check = Check("r", "x", Verdict.FAIL, "text", None)
+    assert context(1.0).judge_latency(check, 0, 1) is check
