@@ -97,7 +97,7 @@ def test_registry_finds_each_requirement_once_with_its_broken_mesh() -> None:
         assert r.broken.description and r.feature and r.profiles and r.title
         assert r.id.split(".")[0] in ("routing", "affinity", "balancing", "resilience", "timeouts", "retries",
                                       "circuit-breaking", "outlier", "failover", "fallback", "isolation",
-                                      "mirroring", "autoscaling")
+                                      "mirroring", "autoscaling", "latency")
 
 
 def test_select_by_profile_and_refuse_unknown_ids() -> None:
