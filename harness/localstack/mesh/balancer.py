@@ -25,6 +25,7 @@ from functools import cached_property
 from harness.istio.destination_rule import LocalityLbSetting, TrafficPolicy
 
 __all__ = ["Endpoint", "LbPolicy", "assign_priorities", "priority_loads", "distribute_weights", "HashRing",
+           "level_in_panic",
            "ClusterBalancer",
            "REGION_LABEL", "OVERPROVISIONING"]
 
@@ -127,6 +128,18 @@ def priority_loads(levels: Sequence[tuple[int, int]]) -> list[float]:
     return loads
 
 
+def level_in_panic(counts: Sequence[tuple[int, int]], index: int, threshold: float) -> bool:
+    """Envoy's per-priority panic (LoadBalancerBase::recalculatePerPriorityPanic):
+    a level whose healthy share is below the threshold uses all its hosts,
+    healthy or not, but only while the levels together are short of healthy
+    capacity (normalised total availability below 100 %)."""
+    if threshold <= 0:
+        return False
+    availability = sum(min(100.0, OVERPROVISIONING * 100.0 * h / t) if t else 0.0 for h, t in counts)
+    healthy, total = counts[index]
+    return availability < 100.0 and total > 0 and 100.0 * healthy / total < threshold
+
+
 def _hash64(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
@@ -214,7 +227,7 @@ class ClusterBalancer:
         return [ep for level in self.levels for ep in level]
 
     def choose(self, rng: random.Random, ejected: set[str], hash_key: str | None = None,
-               avoid: set[str] | frozenset[str] = frozenset(), panic: bool = False) -> Endpoint | None:
+               avoid: set[str] | frozenset[str] = frozenset(), panic_threshold: float = 0.0) -> Endpoint | None:
         """Pick a level by Envoy's priority load, then a host in it. `avoid`
         holds previously tried hosts (Istio's retry host predicate, up to 5
         reselections, each one point further along a hash ring); if only they
@@ -222,23 +235,26 @@ class ClusterBalancer:
         lands where the first try did, as in Envoy."""
         if not self.levels:
             return None
-        if panic:
-            level = self.endpoints()
+        healthy_levels = [[ep for ep in lvl if ep.pod not in ejected] for lvl in self.levels]
+        counts = [(len(h), len(lvl)) for h, lvl in zip(healthy_levels, self.levels, strict=True)]
+        loads = priority_loads(counts)
+        if not any(loads):
+            # nothing healthy anywhere: Envoy sends everything to P0, in panic if it is enabled
+            level = self.levels[0] if panic_threshold > 0 else []
         else:
-            healthy_levels = [[ep for ep in lvl if ep.pod not in ejected] for lvl in self.levels]
-            loads = priority_loads([(len(h), len(lvl)) for h, lvl in zip(healthy_levels, self.levels, strict=True)])
-            if not any(loads):
-                return None
-            x, level = self._priority_draw(rng, hash_key), healthy_levels[-1]
-            for share, lvl in zip(loads, healthy_levels, strict=True):
-                if x < share and lvl:
-                    level = lvl
+            x, index = self._priority_draw(rng, hash_key), len(loads) - 1
+            for i, share in enumerate(loads):
+                if x < share and healthy_levels[i]:
+                    index = i
                     break
                 x -= share
-            if not level:
-                level = next(lvl for lvl in healthy_levels if lvl)
+            if not healthy_levels[index]:
+                index = next(i for i, lvl in enumerate(healthy_levels) if lvl)
+            level = self.levels[index] if level_in_panic(counts, index, panic_threshold) else healthy_levels[index]
             if self.distribute:
                 level = self._by_locality_weight(level, rng)
+        if not level:
+            return None
         chosen: Endpoint | None = None
         for reselection in range(5 if avoid else 1):
             chosen = self._pick(level, rng, hash_key, reselection)
@@ -268,7 +284,7 @@ class ClusterBalancer:
                    for r, eps in by_region.items()}
         total = sum(weights.values())
         if total <= 0:
-            return healthy  # no weighted locality has a healthy host: use what is there
+            return []  # no weighted locality has a healthy host: pilot kept no other endpoints
         x = rng.random() * total
         for region, w in weights.items():
             x -= w

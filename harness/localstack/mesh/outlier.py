@@ -120,6 +120,9 @@ class OutlierDetector:
                 assert st.ejected_at is not None
                 if now >= st.ejected_at + self.ejection_duration(st):
                     st.ejected_at = None
+                    # Envoy's unejectHost: counts from before the ejection (requests
+                    # still in flight then) must not re-eject on a few new errors
+                    st.consecutive_5xx = st.consecutive_gateway = 0
                     self._ejected.discard(name)
                     back.append(name)
             elif st.ejections > 0:

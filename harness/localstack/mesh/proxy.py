@@ -186,7 +186,7 @@ class MeshProxy:
                 ep = leg.cluster.balancer.choose(
                     self.rng, ejected, leg.hash_key,
                     avoid=leg.tried if leg.policy.ignore_previous_hosts else frozenset(),
-                    panic=leg.cluster.panic(ejected))
+                    panic_threshold=leg.cluster.panic_threshold)
                 if ep is None:
                     return self._reply(NO_HEALTHY, leg.service, leg.started, leg.fault_flags)
                 answer = await self._attempt(leg, ep, attempt)

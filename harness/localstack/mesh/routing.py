@@ -67,15 +67,10 @@ class Cluster:
     def ejected(self) -> set[str]:
         return self.outlier.ejected() if self.outlier else set()
 
-    def panic(self, ejected: set[str]) -> bool:
-        """minHealthPercent: below it Envoy ignores health and uses every host."""
-        if not self.outlier or not self.outlier.settings.min_health_percent:
-            return False
-        eps = self.balancer.endpoints()
-        if not eps:
-            return False
-        healthy = sum(ep.pod not in ejected for ep in eps)
-        return 100.0 * healthy / len(eps) < self.outlier.settings.min_health_percent
+    @property
+    def panic_threshold(self) -> float:
+        """minHealthPercent (Envoy's healthy_panic_threshold; 0, Istio's default, disables panic)."""
+        return float(self.outlier.settings.min_health_percent) if self.outlier else 0.0
 
 
 def _policy_for(config: MeshConfig, host: str, subset: str | None) -> tuple[TrafficPolicy | None, dict[str, str] | None]:
@@ -164,10 +159,14 @@ class RoutingTable:
         wanted = LabelSelector.from_labels({**selector, **c.subset_labels})
         eps = [ep for ep, labels in endpoints_from_pods(self.pods) if wanted.matches(labels)]
         lb = c.policy.loadBalancer if c.policy else None
+        distribute = distribute_weights(lb.localityLbSetting if lb else None, self.client_region)
+        if distribute is not None and "*" not in distribute:
+            # pilot's applyLocalityWeights drops the endpoints of localities `to` does not list
+            eps = [ep for ep in eps if ep.region in distribute]
         levels = assign_priorities(eps, lb.localityLbSetting if lb else None, c.outlier is not None,
                                    self.client_region)
         c.balancer.set_levels(levels)
-        c.balancer.distribute = distribute_weights(lb.localityLbSetting if lb else None, self.client_region)
+        c.balancer.distribute = distribute
         c.connections.retain({address_of(ep.url) for ep in eps})
         if c.outlier:
             c.outlier.sync_hosts([e.pod for e in eps])

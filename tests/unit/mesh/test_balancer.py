@@ -19,6 +19,7 @@ from harness.localstack.mesh.balancer import (
     HashRing,
     LbPolicy,
     assign_priorities,
+    level_in_panic,
     priority_loads,
 )
 
@@ -261,8 +262,30 @@ def test_panic_mode_may_choose_ejected_hosts():
     b = balancer("RANDOM")
     rng = random.Random(8)
     ejected = {"pod-a", "pod-b", "pod-c"}
-    chosen = {b.choose(rng, ejected, panic=True).pod for _ in range(400)}
+    chosen = {b.choose(rng, ejected, panic_threshold=50).pod for _ in range(400)}
     assert chosen == set(HOSTS)
+
+
+def test_panic_is_per_priority_level():
+    """Envoy recalculatePerPriorityPanic: with a 50 % threshold, P0 at 1/5 healthy
+    panics and uses all its hosts; P1 at 1/2 healthy does not, and keeps to its
+    healthy host (across both levels, 2/7 healthy, everything would panic)."""
+    b = ClusterBalancer(LbPolicy(kind="RANDOM"))
+    b.set_levels([[ep(f"east-{i}") for i in range(5)], [ep("west-1", "us-west"), ep("west-2", "us-west")]])
+    rng = random.Random(3)
+    ejected = {"east-1", "east-2", "east-3", "east-4", "west-2"}
+    chosen = Counter(b.choose(rng, ejected, panic_threshold=50).pod for _ in range(4000))
+    assert {f"east-{i}" for i in range(5)} <= set(chosen)  # P0 in panic
+    assert "west-2" not in chosen
+    # loads: P0 1.4 x 20 % = 28, P1 1.4 x 50 % = 70, normalised over 98
+    assert chosen["west-1"] / 4000 == pytest.approx(70 / 98, abs=0.03)
+
+
+def test_no_panic_while_the_levels_together_have_enough_healthy_capacity():
+    """Envoy: no level panics while the normalised total availability is 100 %."""
+    assert not level_in_panic([(1, 4), (2, 2)], 0, 50)  # 35 % + 100 % of capacity
+    assert level_in_panic([(1, 5), (1, 2)], 0, 50) and not level_in_panic([(1, 5), (1, 2)], 1, 50)
+    assert not level_in_panic([(1, 5), (1, 2)], 0, 0)  # Istio's default: panic disabled
 
 
 def test_every_host_ejected_returns_none():

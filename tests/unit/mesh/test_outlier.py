@@ -167,6 +167,18 @@ def test_ejected_host_is_not_ejected_again_while_ejected():
     assert d.ejections_total == 1
 
 
+def test_unejection_resets_the_consecutive_counts():
+    """Envoy outlier_detection_impl.cc `unejectHost`: the consecutive counters are
+    reset, so errors recorded while the host was out (in-flight requests) do not
+    re-eject it on its first new error."""
+    d = detector(consecutive_5xx=5, interval_s=1.0, base_ejection_s=2.0)
+    eject(d, "h0", now=0.0)
+    fail(d, "h0", 4, 500, now=1.0)  # answers of requests sent before the ejection
+    assert d.tick(now=2.0) == ["h0"]
+    assert not any(fail(d, "h0", 4, 500, now=2.5))
+    assert fail(d, "h0", 1, 500, now=2.6) == [True]
+
+
 # -- maxEjectionPercent -------------------------------------------------------------
 
 def test_default_max_ejection_percent_ejects_nothing_with_four_hosts():
