@@ -399,3 +399,14 @@ def test_records_frame_empty_start_is_utc_datetime() -> None:
     df = records_frame([])
     assert isinstance(df["start"].dtype, pd.DatetimeTZDtype)
     assert str(df["start"].dt.tz) == "UTC"
+
+
+def test_as_dict_is_what_asdict_gives_and_copies_the_gaps() -> None:
+    from dataclasses import asdict
+
+    r = RequestRecord(start="2026-01-01T00:00:00.000+00:00", scenario="s", api="chat", stream=True,
+                      model_requested="m", tier="standard", ok=True, itl_s=[0.01, 0.02], tls="verified")
+    d = r.as_dict()
+    assert d == asdict(r) and list(d) == list(asdict(r))
+    d["itl_s"].append(1.0)
+    assert r.itl_s == [0.01, 0.02]
