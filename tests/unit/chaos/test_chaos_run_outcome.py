@@ -45,3 +45,22 @@ def test_time_limits_default_and_override() -> None:
     assert ChaosTimeouts.from_configuration(None) == ChaosTimeouts()
     t = ChaosTimeouts.from_configuration({"harness_confirm_timeout_s": "2.5", "harness_region_ready_timeout_s": 30})
     assert (t.confirm_s, t.region_ready_s, t.ready_s) == (2.5, 30.0, ChaosTimeouts().ready_s)
+
+
+def test_a_stop_signal_interrupts_once_while_running_and_is_only_recorded_after() -> None:
+    import os
+    import signal
+
+    from harness.chaos.runner import Interrupted, _StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    signals = _StopSignals()
+    with signals.installed():
+        os.kill(os.getpid(), signal.SIGTERM)  # not running yet: recorded only
+        signals.running = True
+        with pytest.raises(Interrupted, match="SIGINT"):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs as the call returns
+        assert not signals.running
+        os.kill(os.getpid(), signal.SIGTERM)  # during the rollback: recorded, nothing raised
+    assert signals.received == ["SIGTERM", "SIGINT", "SIGTERM"]
+    assert signal.getsignal(signal.SIGTERM) is before
