@@ -2,8 +2,10 @@
 limits on connections, active requests, pending requests and concurrent
 retries.
 
-Each upstream request holds its own HTTP/1.1 connection, so active requests
-and connections count the same thing; the two limits still act differently
+An HTTP/1.1 connection carries one request at a time (idle keep-alive
+connections wait in the cluster's `upstream.UpstreamConnections`), so active
+requests and busy connections count the same thing; the two limits still act
+differently
 (Envoy's ConnPoolImplBase, source/common/conn_pool/conn_pool_base.cc):
 - a request that finds no free connection waits as *pending*, up to
   `http1MaxPendingRequests` (`newStreamImpl`), and beyond that overflows;
