@@ -24,13 +24,14 @@ def _list(console: Console) -> None:
     from harness.certify.registry import discover
 
     table = Table(title="Requirements", show_lines=False)
-    for col in ("id", "feature", "kind", "profiles", "title", "must fail on"):
+    for col in ("id", "feature", "kind", "profiles", "title", "must fail on", "P(false failure)"):
         table.add_column(col, overflow="fold")
     for r in discover():
         profiles = ", ".join(sorted(r.profiles))
         if "smoke" not in r.profiles and r.why_not_smoke:
             profiles += f" ({r.why_not_smoke})"
-        table.add_row(r.id, r.feature, r.kind, profiles, r.title, r.broken.description)
+        chance = "measured" if r.false_failure is None else f"{r.false_failure:.1g}"
+        table.add_row(r.id, r.feature, r.kind, profiles, r.title, r.broken.description, chance)
     console.print(table)
 
 

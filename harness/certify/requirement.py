@@ -67,4 +67,8 @@ class Requirement:
     kind: Literal["conformance", "resilience"] = "conformance"
     weight: int = 1  # in the run score (krkn: critical 3, warning 1)
     why_not_smoke: str = ""  # said by --list when the requirement is in `full` only
+    # P(a stack keeping the promise is judged failed), when the sampling gives it;
+    # None: not analytical (faults under load), measured by benchmarks/certify_runs.py
+    false_failure: float | None = None
+    false_failure_basis: str = ""
     notes: dict[str, str] = field(default_factory=dict)

@@ -84,6 +84,7 @@ def build_summary(info: RunInfo, results: Sequence[RequirementResult]) -> dict[s
                         "evidence": list(c.evidence)} for c in r.checks],
             "started": r.started, "duration_s": round(r.duration_s, 3), "evidence": r.evidence,
             "broken_mesh": req.broken.description,
+            "false_failure_probability": req.false_failure,
             "rerun": " ".join([*info.rerun_base, "--requirement", req.id]),
         })
     counts = {v.value: sum(1 for r in results if r.verdict is v) for v in Verdict}
