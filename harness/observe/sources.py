@@ -35,8 +35,10 @@ class Observations(Protocol):
         requests in `records` (sent between `start` and `end`, epoch seconds)."""
         ...
 
-    def request_count(self, service: str, start: float, end: float) -> float | None:
-        """How many requests the mesh reports having sent to `service` in the window."""
+    def request_count(self, service: str, start: float, end: float, reporter: str = "source") -> float | None:
+        """How many requests the mesh reports for `service` in the window, as
+        `reporter` saw them (mirrored requests are reported only by the
+        receiving sidecar: reporter="destination", istio#23496)."""
         ...
 
     def per_request(self, records: pd.DataFrame, by: Dimension) -> pd.Series | None:
@@ -76,16 +78,18 @@ class PrometheusObservations:
             return None
         return {k: v / total for k, v in delta.items() if v > 0}
 
-    def request_count(self, service: str, start: float, end: float) -> float | None:
-        q = f'sum(istio_requests_total{{reporter="{self.reporter}",destination_service_name="{service}"}})'
+    def request_count(self, service: str, start: float, end: float, reporter: str = "source") -> float | None:
+        q = f'sum(istio_requests_total{{reporter="{reporter}",destination_service_name="{service}"}})'
         try:
             self.prom.wait_for_scrape_after(end)
             before = self.prom.instant(q, start - 0.5)
             after = self.prom.instant(q, end + 2.0)
+            if not after:
+                # no series for the service: zero requests only if the mesh's telemetry is there at all
+                alive = self.prom.instant("count(istio_requests_total)", end + 2.0)
+                return 0.0 if alive else None
         except PromError:
             return None
-        if not after:
-            return 0.0 if before == [] else None
         return after[0][1] - (before[0][1] if before else 0.0)
 
     def per_request(self, records: pd.DataFrame, by: Dimension) -> pd.Series | None:

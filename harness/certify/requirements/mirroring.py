@@ -1,5 +1,6 @@
 """The catch-all route mirrors 100 % of its traffic to the v3-rc shadow build,
-as the mesh's own telemetry reports it (istio_requests_total to llm-chat-shadow)."""
+as the mesh's own telemetry reports it (istio_requests_total of llm-chat-shadow,
+reported by the shadow's sidecar)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def run(ctx: RunContext) -> list[Check]:
     end = time.time()
     csv = ctx.evidence.records("records", records)
     ok = int(records["ok"].sum())
-    mirrored = ctx.observations.request_count("llm-chat-shadow", start, end)
+    # the shadow's own sidecar reports mirrored requests (the gateway does not)
+    mirrored = ctx.observations.request_count("llm-chat-shadow", start, end, reporter="destination")
     share = None if mirrored is None or ok == 0 else mirrored / ok
     return [Check.judge(rid, "mirrored requests per served request", share, ">=", ctx.threshold("mirrored"), "",
                         samples=ok, min_samples=int(REQUESTS * 0.95), evidence=(csv,))]
