@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.certify.requirement import Requirement
+from harness.report.figures import figure_text, headline, ordered
+from harness.report.live import LiveView
 
 __all__ = ["certify_command"]
 
@@ -33,14 +34,6 @@ def _list(console: Console) -> None:
         chance = "measured" if r.false_failure is None else f"{r.false_failure:.1g}"
         table.add_row(r.id, r.feature, r.kind, profiles, r.title, r.broken.description, chance)
     console.print(table)
-
-
-def _figure(value: object, unit: str) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}{unit}"
-    return f"{value}{unit}"
 
 
 def certify_command(
@@ -71,19 +64,15 @@ def certify_command(
                           duration_scale=duration_scale, kube_context=kube_context, namespace=namespace,
                           gateway=gateway, prometheus=prometheus)
 
-    def progress(i: int, total: int, req: Requirement) -> None:
-        console.print(f"[{i + 1}/{total}] {req.id}: {req.title}", style="dim")
-
-    run_dir, summary, _ = certify(opts, progress)
+    with LiveView(console) as live:
+        run_dir, summary, _ = certify(opts, live.started, finished=live.finished)
     table = Table(title=f"Certification {summary['run_id']} ({summary['target']}, {summary['profile']})")
     for col in ("requirement", "feature", "verdict", "observed", "threshold", "time"):
         table.add_column(col, overflow="fold")
-    order = {"fail": 0, "inconclusive": 1, "pass": 2, "not-applicable": 3}
-    for r in sorted(summary["requirements"], key=lambda r: (order[r["verdict"]], r["id"])):
-        # the last check of the verdict's kind: requirements list their headline figure last
-        worst = next((c for c in reversed(r["checks"]) if c["verdict"] == r["verdict"]), None)
-        observed = _figure(worst["observed"], worst["unit"]) if worst else "-"
-        threshold = _figure(worst["threshold"], worst["unit"]) if worst else "-"
+    for r in ordered(summary["requirements"]):
+        worst = headline(r)
+        observed = figure_text(worst["observed"], worst["unit"]) if worst else "-"
+        threshold = figure_text(worst["threshold"], worst["unit"]) if worst else "-"
         if worst and worst["name"] not in ("run",):
             observed = f"{worst['name']}: {observed}"
         table.add_row(r["id"], r["feature"], f"[{_STYLE[r['verdict']]}]{r['verdict']}[/]", observed, threshold,
@@ -94,5 +83,5 @@ def certify_command(
             console.print(f"{r['verdict']}: {r['id']}: {r['reason']}\n  rerun: {r['rerun']}", soft_wrap=True)
     features = ", ".join(f"{k} {v['result']}" for k, v in summary["features"].items())
     console.print(f"score {summary['score']} | {features}")
-    console.print(f"reports: {run_dir}/ (summary.json, junit.xml, allure-results/)")
+    console.print(f"reports: {run_dir}/ (summary.html, summary.json, junit.xml, allure-results/)")
     raise typer.Exit(summary["exit_code"])

@@ -51,10 +51,14 @@ def run_requirement(requirement: Requirement, context: RunContext) -> Requiremen
 
 
 def run_all(requirements: list[Requirement], make_context: Callable[[Requirement], RunContext],
-            progress: Callable[[int, Requirement], None] | None = None) -> list[RequirementResult]:
+            progress: Callable[[int, Requirement], None] | None = None,
+            finished: Callable[[RequirementResult], None] | None = None) -> list[RequirementResult]:
+    """`progress` is told before each requirement starts, `finished` after it is judged."""
     results = []
     for i, requirement in enumerate(requirements):
         if progress:
             progress(i, requirement)
         results.append(run_requirement(requirement, make_context(requirement)))
+        if finished:
+            finished(results[-1])
     return results

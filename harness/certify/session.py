@@ -193,9 +193,11 @@ def rerun_base(opts: CertifyOptions) -> list[str]:
 
 
 def certify(opts: CertifyOptions, progress: Callable[[int, int, Requirement], None] | None = None,
-            session: TargetSession | None = None) -> tuple[Path, dict[str, Any], list[RequirementResult]]:
+            session: TargetSession | None = None, finished: Callable[[RequirementResult], None] | None = None,
+            ) -> tuple[Path, dict[str, Any], list[RequirementResult]]:
     """Run the certification; (run dir, summary, results). `session` reuses a
-    target the caller already holds (the pytest plugin)."""
+    target the caller already holds (the pytest plugin); `progress` and `finished`
+    are told as each requirement starts and is judged (the live view)."""
     chosen = plan(opts)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     run_dir = opts.reports_dir / run_id
@@ -209,7 +211,7 @@ def certify(opts: CertifyOptions, progress: Callable[[int, int, Requirement], No
 
         total = len(chosen.requirements)
         results = run_all(chosen.requirements, context,
-                          (lambda i, r: progress(i, total, r)) if progress else None)
+                          (lambda i, r: progress(i, total, r)) if progress else None, finished)
         for result in results:  # while the target (its Prometheus) is still up
             result.evidence += write_timeline(context(result.requirement), result)
     info = RunInfo(run_id, opts.target, opts.profile, started, time.time(), rerun_base(opts),
