@@ -93,7 +93,6 @@ def write_allure_results(run_dir: Path, summary: dict[str, Any]) -> Path:
             "start": start_ms, "stop": start_ms + int(r["duration_s"] * 1000),
             "labels": [{"name": "epic", "value": r["kind"]}, {"name": "feature", "value": r["feature"]},
                        {"name": "story", "value": r["id"]}, {"name": "suite", "value": r["kind"]},
-                       {"name": "parentSuite", "value": f"certify {summary['profile']}"},
                        {"name": "subSuite", "value": r["feature"]},
                        {"name": "framework", "value": "llm-mesh-harness"}],
             "parameters": [{"name": "target", "value": summary["target"]},

@@ -87,8 +87,11 @@ def _fault_lines(timeline: dict[str, Any] | None) -> list[str]:
         parts = [f"{_e(f['action'])} on <code>{_e(f['target'] or '-')}</code> at {_e(_clock(origin + f['start']))}"
                  f" (+{f['start']:.1f} s)"]
         parts.append(f"rolled back at +{end:.1f} s" if end is not None else "not rolled back during the run")
-        for key, words in (("time_to_failover_s", "failed over after"), ("time_to_recover_s", "recovered after")):
-            parts.append(f"{words} {f[key]:.1f} s" if f[key] is not None else f"{words.rsplit(' ', 1)[0]}: not seen")
+        since = "the rollback began" if f.get("recover_from") == "rollback" else "the fault began"
+        parts.append(f"failed over {f['time_to_failover_s']:.1f} s after the fault began"
+                     if f["time_to_failover_s"] is not None else "failed over: not seen")
+        parts.append(f"recovered {f['time_to_recover_s']:.1f} s after {since}"
+                     if f["time_to_recover_s"] is not None else "recovered: not seen")
         out.append(", ".join(parts))
     return out
 

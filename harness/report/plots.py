@@ -24,15 +24,32 @@ def _shade(ax: Axes, timeline: dict[str, Any], end: float) -> None:
     for f in timeline["faults"]:
         stop = f["end"] if f["end"] is not None else (f["undo"] if f["undo"] is not None else end)
         ax.axvspan(f["start"], max(stop, f["start"] + timeline["width_s"] / 4), color=_FAULT, alpha=0.12, lw=0)
-        for key, label, style in (("time_to_failover_s", "failed over", "--"), ("time_to_recover_s", "recovered", ":")):
-            if f[key] is not None:
-                ax.axvline(f["start"] + f[key], color=_FAULT, ls=style, lw=1.2, label=label)
+        for key, label, style in (("failed_over_at", "failed over", "--"), ("recovered_at", "recovered", ":")):
+            if f.get(key) is not None:
+                ax.axvline(f[key], color=_FAULT, ls=style, lw=1.2, label=label)
 
 
 def _series(ax: Axes, timeline: dict[str, Any], key: str, label: str, color: str) -> None:
     xs = [w + timeline["width_s"] / 2 for w in timeline["windows"]]
     ys = [float("nan") if v is None else v for v in timeline[key]]
     ax.plot(xs, ys, marker=".", color=color, lw=1.5, label=label)
+
+
+def _moving_replicas(replicas: dict[str, list[list[float]]]) -> dict[str, list[list[float]]]:
+    """The deployments whose ready count changed (a flat line per untouched
+    deployment hides the one that moved); all of them summed when none did."""
+    moving = {k: v for k, v in replicas.items() if v and len({p[1] for p in v}) > 1}
+    if moving:
+        return moving
+    times = sorted({p[0] for v in replicas.values() for p in v})
+    latest: dict[str, float] = {}
+    total = []
+    lookup = {k: dict((p[0], p[1]) for p in v) for k, v in replicas.items()}
+    for t in times:
+        for k in replicas:
+            latest[k] = lookup[k].get(t, latest.get(k, 0.0))
+        total.append([t, sum(latest.values())])
+    return {"all deployments (none changed)": total}
 
 
 def timeline_svg(timeline: dict[str, Any], title: str = "") -> str:
@@ -56,9 +73,8 @@ def timeline_svg(timeline: dict[str, Any], title: str = "") -> str:
                 ax.axhline(slo["ttft_p95_ms"], color=_SLO, ls="-.", lw=1, label=f"SLO {slo['ttft_p95_ms']:g} ms")
             ax.set_ylabel("TTFT p95 ms")
         elif panel == "replicas":
-            for name, points in timeline["replicas"].items():
-                if points:
-                    ax.step([p[0] for p in points], [p[1] for p in points], where="post", label=name, lw=1.3)
+            for name, points in _moving_replicas(timeline["replicas"]).items():
+                ax.step([p[0] for p in points], [p[1] for p in points], where="post", label=name, lw=1.3)
             ax.set_ylabel("ready")
         else:
             xs = [w + timeline["width_s"] / 2 for w in timeline["windows"]]

@@ -13,9 +13,10 @@ fault, from the records, with the sustained-run rule of `harness.analysis`
 - fail over: from the fault's start until requests succeed again, served
   away from what the fault took out (the pods it killed or faulted, the
   region it took down; journal `params`);
-- recover: when the ready replicas dipped, until they are back to their
-  count before the fault; else from the rollback until requests succeed
-  again where they were served before the fault.
+- recover: when the ready replicas dipped, from the fault's start until they
+  are back to their count before the fault (a killed pod is back); else from
+  the rollback's start until requests succeed again in the region that served
+  them before the fault (failed back).
 """
 
 from __future__ import annotations
@@ -125,17 +126,19 @@ def _replicas_total(replicas: dict[str, list[tuple[float, float]]]) -> pd.Series
     return pd.concat(series, axis=1).sort_index().ffill().sum(axis=1)
 
 
-def _recover(frame: pd.DataFrame, fault: FaultWindow, total: pd.Series, before: pd.DataFrame) -> float | None:
+def _recover(frame: pd.DataFrame, fault: FaultWindow, total: pd.Series, before: pd.DataFrame
+             ) -> tuple[float | None, str]:
+    """(seconds, measured from "fault" or "rollback")."""
     if len(total):
         prior = total[total.index < fault.start]
         after = total[total.index >= fault.start]
         if len(prior) and len(after) and after.min() < prior.iloc[-1]:
             dipped_at = after.idxmin()
             back = after[(after.index > dipped_at) & (after >= prior.iloc[-1])]
-            return float(back.index[0] - fault.start) if len(back) else None
-    since = fault.end or fault.undo
-    if since is None:
-        return None
+            return (float(back.index[0] - fault.start) if len(back) else None), "fault"
+    since = fault.undo if fault.undo is not None else fault.end
+    if since is None or not len(frame):
+        return None, "rollback"
     home = {c: _dominant(before, c) for c in ("served_region",) if c in before.columns}
     home = {c: v for c, v in home.items() if v}
 
@@ -146,7 +149,7 @@ def _recover(frame: pd.DataFrame, fault: FaultWindow, total: pd.Series, before: 
         return good
 
     at = first_sustained(frame, condition, since, CONSECUTIVE)
-    return None if at is None else max(0.0, at - fault.start)
+    return (None if at is None else max(0.0, at - since)), "rollback"
 
 
 def build_timeline(records: pd.DataFrame, faults: Sequence[FaultWindow],
@@ -189,10 +192,16 @@ def build_timeline(records: pd.DataFrame, faults: Sequence[FaultWindow],
     fault_rows = []
     for f in faults:
         failover = _failover(frame, f) if len(frame) else None
-        recover = _recover(frame, f, total, before) if len(frame) or len(total) else None
+        recover, recover_from = _recover(frame, f, total, before)
         row = {k: (round(v - origin, 3) if isinstance(v, float) and k in ("start", "confirmed", "undo", "end")
                    else v) for k, v in asdict(f).items()}
-        fault_rows.append({**row, "time_to_failover_s": _round(failover), "time_to_recover_s": _round(recover)})
+        # where the marks go on the time axis (seconds since origin)
+        recover_base = row["start"] if recover_from == "fault" else (row["undo"] if row["undo"] is not None
+                                                                     else row["end"])
+        fault_rows.append({**row, "time_to_failover_s": _round(failover), "time_to_recover_s": _round(recover),
+                           "recover_from": recover_from,
+                           "failed_over_at": None if failover is None else round(row["start"] + failover, 3),
+                           "recovered_at": None if recover is None else round(recover_base + recover, 3)})
     out["faults"] = fault_rows
     out["figures"] = {
         "requests": int(len(frame)),

@@ -55,10 +55,13 @@ def test_recover_from_ready_replicas_else_from_requests_after_the_rollback() -> 
     replicas = {"v1": [(T0 + s, 1.0 if 10 <= s < 17 else 2.0) for s in range(30)], "v2": [(T0 + s, 1.0) for s in range(30)]}
     tl = build_timeline(_records(300), [_fault(10.0, 12.0, ["a"])], replicas, width_s=1.0)
     assert tl["faults"][0]["time_to_recover_s"] == pytest.approx(7.0)
+    assert tl["faults"][0]["recover_from"] == "fault" and tl["faults"][0]["recovered_at"] == pytest.approx(17.0)
     assert tl["replicas"]["v1"][10] == [10.0, 1.0]
     # no replica dip: from the rollback (20 s) until requests succeed where they were served before
     tl = build_timeline(_records(300, fail=(10.0, 22.0)), [_fault(10.0, 20.0, [])], {}, width_s=1.0)
-    assert tl["faults"][0]["time_to_recover_s"] == pytest.approx(12.0, abs=0.15)
+    assert tl["faults"][0]["time_to_recover_s"] == pytest.approx(2.0, abs=0.15)
+    assert tl["faults"][0]["recover_from"] == "rollback" and tl["faults"][0]["recovered_at"] == pytest.approx(22.0)
+    assert tl["faults"][0]["failed_over_at"] == pytest.approx(22.0)
     assert tl["figures"]["time_to_recover_s"] == tl["faults"][0]["time_to_recover_s"]
 
 
@@ -80,3 +83,12 @@ def test_empty_records_and_window_width() -> None:
     assert tl["windows"] == [] and tl["figures"]["availability"] is None and tl["faults"] == []
     assert window_width(40.0) == 1.0 and window_width(5.0) == 0.5 and window_width(600.0) == 15.0
     assert CONSECUTIVE >= 5
+
+
+def test_the_plot_shows_the_deployments_that_moved_or_their_total() -> None:
+    from harness.report.plots import _moving_replicas
+
+    moved = {"v1": [[0.0, 2.0], [1.0, 1.0], [2.0, 2.0]], "v2": [[0.0, 1.0], [1.0, 1.0]]}
+    assert list(_moving_replicas(moved)) == ["v1"]
+    still = {"v1": [[0.0, 2.0], [1.0, 2.0]], "v2": [[0.0, 1.0], [1.0, 1.0]]}
+    assert _moving_replicas(still) == {"all deployments (none changed)": [[0.0, 3.0], [1.0, 3.0]]}
