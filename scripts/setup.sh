@@ -36,7 +36,7 @@ fi
 # into this project's node_modules/ (pinned by package.json and package-lock.json),
 # never globally. Without Node >= 20 everything else still works.
 if [ ! -x node_modules/.bin/allure ]; then
-  if command -v npm >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null; then
+  if command -v npm >/dev/null 2>&1 && node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' 2>/dev/null; then
     echo "setup: installing the Allure command line (npm ci, into node_modules/)"
     npm ci --no-audit --no-fund --loglevel=error >/dev/null \
       || echo "setup: warning: npm ci failed; 'harness report allure' will say how to install it" >&2
