@@ -4,12 +4,13 @@ however the bytes were split."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SSEEvent", "SSEParser"]
 
-@dataclass(frozen=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):
+    """One dispatched event (a named tuple: built once per token on the load generator)."""
+
     data: str
     event: str = "message"
     id: str | None = None
@@ -66,6 +67,17 @@ class SSEParser:
             return ()
         event = self._line(body.decode("utf-8", errors="replace"))
         return () if event is None else (event,)
+
+    def feed_event(self, block: bytes) -> Sequence[SSEEvent]:
+        """One event block as `readline(b"\\n\\n")` (or `b"\\r\\n\\r\\n"`) returns
+        it: a single `data:` line is decoded at once; anything else goes
+        through `feed`."""
+        if not (self._buf or self._skip_lf or self._data or self._event) and block.startswith(b"data: "):
+            end = 4 if block.endswith(b"\r\n\r\n") else 2 if block.endswith(b"\n\n") else 0
+            body = block[6:-end] if end else b""
+            if end and b"\n" not in body and b"\r" not in body:
+                return (SSEEvent(body.decode("utf-8", errors="replace"), "message", self._id),)
+        return self.feed(block)
 
     def _line(self, line: str) -> SSEEvent | None:
         if line == "":

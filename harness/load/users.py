@@ -186,14 +186,28 @@ class LLMUser(FastHttpUser):
 
     @staticmethod
     def _read_events(resp: HTTPSocketPoolResponse, b: RecordBuilder) -> None:
+        """Line by line up to the first blank line (which tells LF from CRLF
+        framing), then one whole event per read: each event is timestamped
+        when its terminating blank line is in, at half the reads."""
         parser = SSEParser()
-        readline, feed_line = resp.readline, parser.feed_line
-        while True:
+        readline = resp.readline
+        separator = b""
+        while not separator:
             line = readline(b"\n")
             if not line:
                 return
             t = _now()
-            for ev in feed_line(line):
+            for ev in parser.feed_line(line):
+                b.event(t, ev.data)
+            if line in (b"\n", b"\r\n"):
+                separator = line + line
+        feed_event = parser.feed_event
+        while True:
+            block = readline(separator)
+            if not block:
+                return
+            t = _now()
+            for ev in feed_event(block):
                 b.event(t, ev.data)
 
     def _report(self, rec: RequestRecord) -> None:

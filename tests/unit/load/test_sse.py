@@ -208,3 +208,27 @@ def test_feed_line_mixes_with_feed() -> None:
     assert list(p.feed_line(b"\n")) == [SSEEvent("abc")]
     assert list(p.feed_line(b"data: x\r\n")) == [] and list(p.feed_line(b"\r\n")) == [SSEEvent("x")]
     assert list(p.feed_line(b"data: y\rdata: z\r\r\n")) == [SSEEvent("y\nz")]
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_event_blocks_equal_whole(eol: str) -> None:
+    # what LLMUser feeds after the first blank line: readline(eol + eol) pieces
+    data = openai_stream(eol)
+    sep = (eol + eol).encode()
+    blocks, rest = [], data
+    while sep in rest:
+        cut = rest.index(sep) + len(sep)
+        blocks.append(rest[:cut])
+        rest = rest[cut:]
+    blocks.append(rest)
+    p = SSEParser()
+    assert [ev for block in blocks for ev in p.feed_event(block)] == EXPECTED
+    assert not p.pending
+
+
+def test_feed_event_general_cases_fall_back_to_feed() -> None:
+    p = SSEParser()
+    assert list(p.feed_event(b"event: delta\nid: 7\ndata: a\ndata: b\n\n")) == [SSEEvent("a\nb", "delta", "7")]
+    assert list(p.feed_event(b"data: c\n\n")) == [SSEEvent("c", "message", "7")]  # the last id stays
+    assert list(p.feed_event(b": ping\n\n")) == []
+    assert list(p.feed_event(b"data: cut")) == [] and p.pending
