@@ -166,11 +166,13 @@ class LLMUser(FastHttpUser):
                 b.body(_now(), resp.read())
         except Exception as exc:  # every transport failure becomes the record's error, never a crash
             kind, message = _classify(exc, rec.status is not None, self)
-            b.fail(kind, redact(message, self.outbound))
+            b.fail(kind, message)
         finally:
             if resp is not None:
                 resp.release()  # back to the pool when complete, else closed
         rec = b.finish(_now())
+        if rec.error:  # a gateway may echo the request's credentials in its error text
+            rec.error = redact(rec.error, self.outbound)
         self._report(rec)
         self.on_record(rec, body)
         return rec

@@ -44,7 +44,9 @@ def gateway_app(seen: Seen) -> web.Application:
         seen.auth.append(request.headers.get("Authorization"))
         seen.tenant.append(request.headers.get("x-tenant"))
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return web.json_response({"error": {"message": "invalid api key", "code": 401}}, status=401)
+            # as careless gateways do: the rejected credential echoed in the error
+            message = f"invalid api key {request.headers.get('Authorization')}"
+            return web.json_response({"error": {"message": message, "code": 401}}, status=401)
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
         for word in ("a", "b", "c", "d"):
@@ -193,8 +195,10 @@ def test_wrong_token_fails_the_requests_with_the_servers_message(pki: PKI, ca_fi
                          env={"GW_KEY": "sk-wrong-key-123"})
     recs = records(tmp_path)
     assert p.returncode != 0 and recs and {r["status"] for r in recs} == {401}
-    assert "invalid api key" in recs[0]["error"]
+    assert "invalid api key Bearer [redacted]" in recs[0]["error"]
     assert_token_nowhere(p, tmp_path)
+    assert "sk-wrong-key-123" not in p.stdout + p.stderr
+    assert not any("sk-wrong-key-123" in f.read_text() for f in tmp_path.rglob("*") if f.is_file())
 
 
 def test_bad_files_are_one_clear_line(pki: PKI, ca_file: str, tmp_path: Path) -> None:
