@@ -137,3 +137,31 @@ def test_trend_page_shows_a_planted_regression(page: Page, tmp_path: Path) -> No
     shot = tmp_path / "trend.png"
     page.locator(".broken").screenshot(path=str(shot))
     assert _has_colour(shot, FAIL_RED)
+
+
+@pytest.mark.slow
+def test_a_real_certification_gives_all_three_pages(page: Page, tmp_path: Path) -> None:
+    """End to end on the embedded stack: a conformance and a resilience
+    requirement certified, then the Allure report and the trend built."""
+    reports = tmp_path / "reports"
+    done = harness("certify", "--target", "local", "--requirement", REGION, "--requirement", POD_KILL,
+                   "--reports", str(reports))
+    [run] = list(reports.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert done.returncode == summary["exit_code"], done.stdout + done.stderr
+    assert f"{POD_KILL} (" in done.stdout  # the live view printed its verdict as it was judged
+    page.goto((run / "summary.html").as_uri())
+    rows = page.locator("#verdicts tr[data-requirement]")
+    expect(rows).to_have_count(2)
+    shown = {rows.nth(i).get_attribute("data-requirement"): rows.nth(i).get_attribute("data-verdict") for i in range(2)}
+    assert shown == {r["id"]: r["verdict"] for r in summary["requirements"]}
+    plot = page.locator(f'[data-plot="{POD_KILL}"] svg')
+    expect(plot).to_contain_text("share by")
+    expect(page.locator(f'section[data-requirement="{POD_KILL}"]')).to_contain_text("fault: kill_pods")
+    page.locator(f'[data-plot="{POD_KILL}"]').screenshot(path=str(tmp_path / "plot.png"))
+    assert matplotlib.image.imread(tmp_path / "plot.png")[..., :3].std() > 0.05
+    trend = harness("report", "trend", str(reports))
+    assert trend.returncode == 0 and (reports / "trend.html").is_file(), trend.stdout + trend.stderr
+    if find_allure() is not None:
+        built = harness("report", "allure", str(run))
+        assert built.returncode == 0 and (run / "allure-report" / "index.html").is_file(), built.stderr
