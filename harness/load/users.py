@@ -12,8 +12,8 @@ The users are Locust `FastHttpUser`s: requests go through its
 geventhttpclient connection pool, over http or https, directly or through
 the proxy the environment names, with the TLS trust, client certificate,
 token and headers of `harness.outbound` (`--ca-bundle`, `--insecure`,
-`--client-cert`, `--api-key-env`, `--header`). A stream is read line by line
-as it arrives and each event is timestamped when its line is in.
+`--client-cert`, `--api-key-env`, `--header`). A stream is read as it
+arrives (`readline`) and each event is timestamped when its end is in.
 """
 
 from __future__ import annotations
