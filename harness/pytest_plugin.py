@@ -83,7 +83,8 @@ def requirement_params(kind: str) -> list[Any]:
     for r in discover():
         if r.kind != kind:
             continue
-        marks = [getattr(pytest.mark, kind)] + ([pytest.mark.smoke] if "smoke" in r.profiles else [])
+        # full-only requirements wait out mesh timers or long faults
+        marks = [getattr(pytest.mark, kind)] + ([pytest.mark.smoke] if "smoke" in r.profiles else [pytest.mark.slow])
         params.append(pytest.param(r, id=r.id, marks=marks))
     return params
 

@@ -20,9 +20,10 @@ from harness.verdict import Verdict
 
 pytestmark = pytest.mark.integration
 
-# resilience requirements run a fault under load for tens of seconds each
-CATALOGUE = [pytest.param(r, id=r.id, marks=[pytest.mark.slow] if r.kind == "resilience" else [])
-             for r in discover()]
+# resilience requirements run a fault under load for tens of seconds each, and
+# full-only ones wait out mesh timers: slow
+CATALOGUE = [pytest.param(r, id=r.id, marks=[pytest.mark.slow] if r.kind == "resilience" or "smoke" not in r.profiles
+                          else []) for r in discover()]
 
 
 @pytest.fixture(scope="module")
