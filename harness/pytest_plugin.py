@@ -49,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--duration-scale", action="store", type=float, default=1.0,
                     help="scale every named timeout of the requirements")
     group.addoption("--certify-reports", action="store", default=None,
-                    help="also write summary.json, junit.xml and allure-results/ of the requirements run here "
+                    help="also write summary.json, summary.html, junit.xml and allure-results/ of the requirements run here "
                          "under this directory (as harness certify does)")
 
 
@@ -147,14 +147,16 @@ def certify(request: pytest.FixtureRequest, certify_session: TargetSession,
     from harness.certify.runner import run_requirement
     from harness.certify.session import context_for
     from harness.certify.slo import DEFAULT_SLO, load_slo
+    from harness.report.capture import write_timeline
     from harness.verdict import Verdict
 
     opts = _options(request.config)
     slo = load_slo(opts.slo or DEFAULT_SLO)
 
     def run(requirement: Requirement) -> RequirementResult:
-        result = run_requirement(requirement, context_for(requirement, certify_run_dir, certify_session, slo,
-                                                          opts.target, opts.duration_scale))
+        context = context_for(requirement, certify_run_dir, certify_session, slo, opts.target, opts.duration_scale)
+        result = run_requirement(requirement, context)
+        result.evidence += write_timeline(context, result)  # while the target is up
         request.config.stash[_RESULTS].append(result)
         if result.verdict is Verdict.FAIL:
             pytest.fail(f"{requirement.id}: {result.reason}", pytrace=False)
@@ -238,6 +240,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from harness.certify.session import rerun_base
     from harness.report.allure import write_allure_results
+    from harness.report.html import write_summary_html
     from harness.report.junit import write_junit
     from harness.report.summary import RunInfo, build_summary, write_summary
 
@@ -248,3 +251,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     write_summary(run_dir, summary)
     write_junit(run_dir, summary)
     write_allure_results(run_dir, summary)
+    write_summary_html(run_dir, summary)
