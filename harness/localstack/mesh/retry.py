@@ -14,10 +14,6 @@ __all__ = ["Failure", "RetryPolicy", "DEFAULT_RETRY_ON", "fault_draw", "FaultDra
 # Istio's policy when a route has no `retries` (route/retry/retry.go).
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 DEFAULT_ATTEMPTS = 2
-KNOWN_POLICIES = {"5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "refused-stream",
-                  "retriable-4xx", "retriable-status-codes", "retriable-headers", "envoy-ratelimited",
-                  "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal", "resource-exhausted",
-                  "unavailable"}
 
 
 @dataclass(frozen=True)
