@@ -50,6 +50,9 @@ class _Stream(asyncio.Protocol):
         rec.tokens.extend([now] * n)
         if b"data: [DONE]" in data:
             rec.done = True
+        # Read the body to its end (the final empty chunk), as HTTP clients do:
+        # hanging up after [DONE] would make a proxy reset its upstream connection.
+        if rec.done and data.endswith(b"0\r\n\r\n"):
             self.transport.close()
 
     def connection_lost(self, exc) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +109,7 @@ async def run_closed_loop(host: str, port: int, concurrency: int, seconds: float
             rec = StreamRecord(started=time.perf_counter())
             fut = loop.create_future()
             try:
-                await loop.create_connection(lambda: _Stream(request, rec, fut), host, port)
+                await loop.create_connection(lambda rec=rec, fut=fut: _Stream(request, rec, fut), host, port)
                 await asyncio.wait_for(fut, stream_seconds * 20 + 10)
             except (TimeoutError, OSError) as exc:
                 rec.error = f"{type(exc).__name__}: {exc}"
