@@ -35,7 +35,7 @@ def test_chat_stream_profile_records_every_request(engine: EngineProcess) -> Non
     result = LoadRun("chat_stream", engine.url, duration_s=3, users=4, spawn_rate=4).run()
     df = result.records
     assert result.exit_code == 0, result.output
-    assert len(df) >= 8 and df["ok"].all()
+    assert len(df) >= 4 and df["ok"].all()  # at least one per user: a loaded 2-core machine completes few in 3 s
     assert (df["ttft_s"] > 0).all() and (df["ttft_s"] < df["e2e_s"]).all()
     assert (df["output_tokens"] == 64).all()  # from the usage chunk
     assert df["itl_s"].map(len).eq(63).all()
@@ -55,11 +55,12 @@ def _assert_totals_count_requests_only(stats: pd.DataFrame, df: pd.DataFrame) ->
     total = stats[stats["Name"] == "Aggregated"].iloc[0]
     requests = stats[stats["Type"] == "POST"]
     timing = stats.groupby("Type")["Request Count"].sum()
+    ok_requests = requests["Request Count"].sum() - requests["Failure Count"].sum()
+    assert 0 < total["Request Count"] <= len(df), (total["Request Count"], len(df))
     assert total["Request Count"] == requests["Request Count"].sum()
     assert total["Failure Count"] == requests["Failure Count"].sum()
-    assert timing["TTFT"] == requests["Request Count"].sum() - requests["Failure Count"].sum()
-    assert timing["ITL"] > 10 * total["Request Count"]  # many gaps per request, none of them counted as one
-    assert 0 < total["Request Count"] <= len(df)
+    assert ok_requests > 0 and timing.get("TTFT", 0) == ok_requests
+    assert timing.get("ITL", 0) > 10 * ok_requests  # many gaps per request, none of them counted as one
     # the aggregated response time is the requests' end-to-end time, not a token gap
     e2e_ms = df["e2e_s"].mean() * 1000
     assert abs(total["Average Response Time"] - e2e_ms) < 0.1 * e2e_ms
@@ -68,9 +69,11 @@ def _assert_totals_count_requests_only(stats: pd.DataFrame, df: pd.DataFrame) ->
 @pytest.mark.parametrize("profile", ["mixed_tiers", "sticky_sessions", "long_context", "batch"])
 def test_every_profile_runs_with_stock_locust(engine: EngineProcess, profile: str, tmp_path: Path) -> None:
     records = tmp_path / "r.jsonl"
+    # mixed_tiers also shows stock Locust's totals: long enough for its CSV (rewritten each second) to hold requests
+    users, run_time = ("4", "6s") if profile == "mixed_tiers" else ("2", "3s")
     cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "loadprofiles" / f"{profile}.py"), "--headless",
-           "--host", engine.url, "-u", "2", "-r", "2", "-t", "3s", "--stop-timeout", "10s", "--records", str(records), "--only-summary",
-           "--csv", str(tmp_path / "l")]
+           "--host", engine.url, "-u", users, "-r", users, "-t", run_time, "--stop-timeout", "10s",
+           "--records", str(records), "--only-summary", "--csv", str(tmp_path / "l")]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     lines = [line for line in records.read_text().splitlines() if line]
     assert lines, p.stdout + p.stderr
