@@ -76,7 +76,7 @@ async def run_streams(host: str, port: int, streams: int, max_tokens: int, heade
         rec = StreamRecord(started=time.perf_counter())
         fut = loop.create_future()
         try:
-            await loop.create_connection(lambda: _Stream(request, rec, fut), host, port)
+            await loop.create_connection(lambda rec=rec, fut=fut: _Stream(request, rec, fut), host, port)
             await fut
         except OSError as exc:
             rec.error = f"connect: {exc}"

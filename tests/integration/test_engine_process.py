@@ -111,7 +111,7 @@ def test_client_disconnect_aborts_the_request(engine: EngineProcess) -> None:
     aborted = metric(engine.url, "vllm:request_success_total", finished_reason="abort")
     body = {**CHAT, "max_tokens": 5000, "stream": True}
     with httpx.stream("POST", f"{engine.url}/v1/chat/completions", json=body, timeout=10) as resp:
-        data = [ln for _, ln in zip(range(6), resp.iter_lines()) if ln.startswith("data: ")]
+        data = [ln for _, ln in zip(range(6), resp.iter_lines(), strict=False) if ln.startswith("data: ")]
         assert len(data) >= 2  # the role chunk and a token: the request is running when we leave
     eventually(lambda: httpx.get(f"{engine.url}/load").json()["server_load"] == 0, 10, "the aborted request to leave")
     assert metric(engine.url, "vllm:request_success_total", finished_reason="abort") == aborted + 1

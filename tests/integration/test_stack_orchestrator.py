@@ -84,7 +84,7 @@ def test_repeated_crashes_back_off(stack: StackHandle) -> None:
     for _ in range(3):
         pod = eventually(lambda: (p := pod_named(stack, name)) and p["pid"] and p, 30, "the pod to run again")
         httpx.post(f"{stack.state.admin}/pods/{name}/kill")
-        eventually(lambda: (p := pod_named(stack, name)) and p["pid"] != pod["pid"] and p, 30,
+        eventually(lambda pod=pod: (p := pod_named(stack, name)) and p["pid"] != pod["pid"] and p, 30,
                    "the pod to notice the exit")
         phases.add(pod_named(stack, name)["phase"])
     assert "CrashLoopBackOff" in phases
