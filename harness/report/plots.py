@@ -92,7 +92,8 @@ def timeline_svg(timeline: dict[str, Any], title: str = "") -> str:
         ax.grid(alpha=0.25)
         ax.tick_params(labelsize=7)
         ax.yaxis.label.set_size(8)
-    axes_list[-1].set_xlabel("seconds since the run began (fault windows shaded red)", fontsize=8)
+    axes_list[-1].set_xlabel("seconds since the run began; requests at their start time; fault windows shaded red",
+                            fontsize=8)
     if title:
         axes_list[0].set_title(title, fontsize=9)
     fig.tight_layout()

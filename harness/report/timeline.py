@@ -13,9 +13,10 @@ fault, from the records, with the sustained-run rule of `harness.analysis`
 - fail over: from the fault's start until requests succeed again, served
   away from what the fault took out (the pods it killed or faulted, the
   region it took down; journal `params`);
-- recover: when the ready replicas dipped, from the fault's start until they
-  are back to their count before the fault (a killed pod is back); else from
-  the rollback's start until requests succeed again in the region that served
+- recover: for a fault on pods whose ready replicas dipped, from the fault's
+  start until they are back to their count before the fault (a killed pod is
+  back); for a region taken down, or when no replica dipped, from the
+  rollback's start until requests succeed again in the region that served
   them before the fault (failed back).
 """
 
@@ -129,7 +130,7 @@ def _replicas_total(replicas: dict[str, list[tuple[float, float]]]) -> pd.Series
 def _recover(frame: pd.DataFrame, fault: FaultWindow, total: pd.Series, before: pd.DataFrame
              ) -> tuple[float | None, str]:
     """(seconds, measured from "fault" or "rollback")."""
-    if len(total):
+    if len(total) and "region" not in fault.hit:  # a region is back when its traffic is, not its pods
         prior = total[total.index < fault.start]
         after = total[total.index >= fault.start]
         if len(prior) and len(after) and after.min() < prior.iloc[-1]:

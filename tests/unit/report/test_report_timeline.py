@@ -92,3 +92,12 @@ def test_the_plot_shows_the_deployments_that_moved_or_their_total() -> None:
     assert list(_moving_replicas(moved)) == ["v1"]
     still = {"v1": [[0.0, 2.0], [1.0, 2.0]], "v2": [[0.0, 1.0], [1.0, 1.0]]}
     assert _moving_replicas(still) == {"all deployments (none changed)": [[0.0, 3.0], [1.0, 3.0]]}
+
+
+def test_a_region_recovers_when_its_traffic_is_back_not_its_pods() -> None:
+    replicas = {"v1": [(T0 + s, 0.0 if 10 <= s < 30 else 2.0) for s in range(40)]}
+    outage = FaultWindow("region_outage", "region us-east", T0 + 10, T0 + 10.2, T0 + 20, T0 + 25, "rolled_back",
+                         {"region": ["us-east"]})
+    tl = build_timeline(_records(400, fail=(10.0, 21.0)), [outage], replicas, width_s=1.0)
+    fault = tl["faults"][0]
+    assert fault["recover_from"] == "rollback" and fault["time_to_recover_s"] == pytest.approx(1.0, abs=0.15)
