@@ -66,9 +66,25 @@ def fault_steps(requirement_start: float, entries: list[dict[str, Any]]) -> list
     return steps
 
 
+# Allure's categories in the certification's words: a failed test is a broken
+# promise, a broken one could not be judged
+CATEGORIES = [{"name": "Broken promises (fail)", "matchedStatuses": ["failed"]},
+              {"name": "Could not be judged (inconclusive)", "matchedStatuses": ["broken"]}]
+
+
+def _environment(summary: dict[str, Any]) -> str:
+    shown = {"run": summary["run_id"], "target": summary["target"], "profile": summary["profile"],
+             "score": summary.get("score"), "istio": ", ".join(summary.get("istio") or []) or "reference",
+             "slo": summary.get("slo") or "reference", "duration_scale": summary.get("duration_scale", 1.0)}
+    # .properties: one key=value a line; backslashes and line breaks would change the meaning
+    return "".join(f"{k}={str(v).replace(chr(92), '/').replace(chr(10), ' ')}\n" for k, v in shown.items())
+
+
 def write_allure_results(run_dir: Path, summary: dict[str, Any]) -> Path:
     out = run_dir / "allure-results"
     out.mkdir(parents=True, exist_ok=True)
+    (out / "environment.properties").write_text(_environment(summary))
+    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
     for r in summary["requirements"]:
         uid = str(uuid.uuid4())
         start_ms = int(r["started"] * 1000)

@@ -116,6 +116,9 @@ def test_allure_single_file_report_opens_and_lists_the_suites(page: Page, tmp_pa
         tree.get_by_text(suite, exact=True).first.click()
         tree.get_by_text(feature, exact=True).last.click()
         expect(tree.get_by_text(f"the promise {title}").first).to_be_visible(timeout=30_000)
+    page.goto(report.as_uri() + "#")
+    expect(page.get_by_text("Broken promises (fail)").first).to_be_visible(timeout=30_000)  # categories
+    expect(page.get_by_text("profile").first).to_be_visible()  # the run's environment
     shot = tmp_path / "allure.png"
     page.screenshot(path=str(shot))
     assert matplotlib.image.imread(shot)[..., :3].std() > 0.05

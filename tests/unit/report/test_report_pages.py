@@ -62,6 +62,8 @@ def test_allure_results_tell_the_faults_life_and_attach_the_plot_first(tmp_path:
     assert {a["name"] for a in kill["attachments"]} >= {"records.csv", "journal.jsonl", "timeline.svg"}
     labels = {(lab["name"], lab["value"]) for lab in kill["labels"]}
     assert {("epic", "resilience"), ("feature", "resilience"), ("story", POD_KILL)} <= labels
+    environment = (run / "allure-results" / "environment.properties").read_text().splitlines()
+    assert "run=run-a" in environment and "target=local" in environment and "profile=smoke" in environment
     assert [s["name"] for s in results[CANARY]["steps"]] == ["availability: observed 1 vs 0.99",
                                                              "v2 share: observed 0.2 vs [0.13, 0.27]"]
 
