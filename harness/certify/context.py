@@ -69,6 +69,13 @@ class RunContext:
     chaos_configuration: dict[str, Any]
     duration_scale: float = 1.0
     fault: dict[str, Any] = field(default_factory=dict)  # a broken run's fault parameters (BrokenMesh.fault)
+    # moments for the report's plots: fault_start / fault_end (epoch seconds)
+    # and named marks (e.g. "failed over"), epoch seconds too
+    timeline: dict[str, Any] = field(default_factory=dict)
+
+    def mark(self, name: str, at: float | None) -> None:
+        if at is not None and at == at and at != float("inf"):
+            self.timeline.setdefault("marks", {})[name] = at
 
     def threshold(self, name: str) -> float:
         """The requirement's threshold `name`, from the SLO spec when it names

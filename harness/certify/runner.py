@@ -11,6 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.certify.context import RunContext
 from harness.certify.requirement import Requirement
@@ -27,6 +28,7 @@ class RequirementResult:
     started: float  # epoch seconds
     duration_s: float
     evidence: list[str] = field(default_factory=list)
+    timeline: dict[str, Any] = field(default_factory=dict)  # fault window and marks, epoch seconds
 
     @property
     def reason(self) -> str:
@@ -47,7 +49,7 @@ def run_requirement(requirement: Requirement, context: RunContext) -> Requiremen
     if context.prom and len(context.prom.log.entries) > queries_before:
         context.evidence.json("promql", context.prom.log.entries[queries_before:])
     return RequirementResult(requirement, combine(c.verdict for c in checks), checks, started,
-                             time.monotonic() - t0, list(context.evidence.files))
+                             time.monotonic() - t0, list(context.evidence.files), dict(context.timeline))
 
 
 def run_all(requirements: list[Requirement], make_context: Callable[[Requirement], RunContext],

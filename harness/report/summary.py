@@ -83,6 +83,7 @@ def build_summary(info: RunInfo, results: Sequence[RequirementResult]) -> dict[s
                         "threshold": _figure(c.threshold), "unit": c.unit, "reason": c.reason,
                         "evidence": list(c.evidence)} for c in r.checks],
             "started": r.started, "duration_s": round(r.duration_s, 3), "evidence": r.evidence,
+            "timeline": r.timeline,
             "broken_mesh": req.broken.description,
             "false_failure_probability": req.false_failure,
             "rerun": " ".join([*info.rerun_base, "--requirement", req.id]),

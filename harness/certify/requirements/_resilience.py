@@ -62,6 +62,7 @@ def fault_under_load(ctx: RunContext, profile: str, users: int, duration_s: floa
     entries = journal.entries()
     if entries:
         run.fault_start = min(e.created for e in entries)
+    ctx.timeline.update({"fault_start": run.fault_start, "fault_end": run.fault_end})
     run.records = timed(result.records)
     run.load_exit_code = result.exit_code
     run.evidence = (ctx.evidence.records("records", result.records),) + (

@@ -27,6 +27,7 @@ def run(ctx: RunContext) -> list[Check]:
         kill_pods(selector, count=None if "percent" in ctx.fault else 1, percent=ctx.fault.get("percent"),
                   configuration={**ctx.chaos_configuration, **ctx.fault.get("configuration", {})})
         recovered = wait_ready(ctx, selector, ready_before, run.fault_start, ctx.timeout("recover"))
+    ctx.mark("pod ready again", None if recovered is None else run.fault_start + recovered)
     after = run.records[run.records["t"] > run.fault_start + ctx.timeout("in_flight")]
     ctx.evidence.json("load", {**load_summary(run), "recovered_after_s": recovered,
                                "errors_after": after[~after["ok"].astype(bool)]["error"].value_counts().to_dict()})

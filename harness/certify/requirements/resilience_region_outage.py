@@ -46,6 +46,8 @@ def run(ctx: RunContext) -> list[Check]:
     if failback is None and len(after) >= 3 * CONSECUTIVE:
         failback = math.inf
     settled = run.fault_start + (failover if failover is not None and math.isfinite(failover) else 0.0)
+    ctx.mark("failed over to us-west", None if failover is None else run.fault_start + failover)
+    ctx.mark("failed back to us-east", None if failback is None else run.fault_end + failback)
     during = records[(records["t"] > settled) & (records["t"] < run.fault_end) & records["ok"].astype(bool)]
     wrong = float((during["served_region"] == "eu-west").mean()) if len(during) else None
     ctx.evidence.json("regions", {"failover_s": failover, "failback_s": failback, "eu_west_share": wrong,

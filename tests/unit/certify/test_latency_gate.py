@@ -47,3 +47,11 @@ def test_a_cluster_is_never_gated() -> None:
 def test_non_latency_figures_pass_through(tmp_path: Any) -> None:
     check = Check("r", "x", Verdict.FAIL, "text", None)
     assert context(1.0).judge_latency(check, 0, 1) is check
+
+
+def test_timeline_marks_keep_only_real_moments() -> None:
+    ctx = context(0.0)
+    ctx.mark("failed over", 100.0)
+    ctx.mark("never", None)
+    ctx.mark("not within the run", float("inf"))
+    assert ctx.timeline == {"marks": {"failed over": 100.0}}

@@ -72,6 +72,7 @@ def test_summary_junit_and_allure_agree(tmp_path: Path) -> None:
     info = RunInfo("run-1", "local", "smoke", 1.7e9, 1.7e9 + 10, ["harness", "certify", "--target", "local"])
     summary = build_summary(info, results)
     json.dumps(summary)  # serialisable
+    assert summary["requirements"][0]["timeline"] == {}
     assert summary["requirements"][1]["rerun"] == "harness certify --target local --requirement a.two"
     assert summary["counts"] == {"pass": 1, "fail": 1, "inconclusive": 1, "not-applicable": 0}
     suite = ET.parse(write_junit(tmp_path, summary)).getroot().find("testsuite")
