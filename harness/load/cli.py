@@ -13,6 +13,7 @@ from rich.console import Console
 
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.durations import parse_duration
+from harness.exitcodes import ExitCode
 from harness.load.cliparams import options_as_one_value
 from harness.load.gateway import prepare_target, with_outbound_options
 from harness.load.runner import (
@@ -24,7 +25,6 @@ from harness.load.runner import (
     resolve_profile,
 )
 from harness.load.supervise import (
-    INTERRUPTED_EXIT_CODE,
     forward_stop_signals,
     terminate_with_parent,
     wait_until,
@@ -104,7 +104,7 @@ def load(
     if csv_prefix is not None:
         out.print(f"Locust CSV: {csv_prefix}_stats.csv ...; records: {run.records_file}")
     if interruption.happened:
-        raise typer.Exit(INTERRUPTED_EXIT_CODE)
+        raise typer.Exit(ExitCode.INTERRUPTED)
     raise typer.Exit(result.exit_code if result.exit_code >= 0 else 1)
 
 
@@ -156,5 +156,5 @@ def ui(
     with forward_stop_signals(stop) as interruption:
         code = wait_until(proc, lambda: interruption.at + _UI_STOP_S)
     if interruption.happened:
-        raise typer.Exit(INTERRUPTED_EXIT_CODE)
+        raise typer.Exit(ExitCode.INTERRUPTED)
     raise typer.Exit(code)

@@ -22,9 +22,8 @@ from types import FrameType
 
 from harness.localstack.procs import set_parent_death_signal
 
-__all__ = ["Interruption", "forward_stop_signals", "wait_until", "terminate_with_parent", "INTERRUPTED_EXIT_CODE"]
+__all__ = ["Interruption", "forward_stop_signals", "wait_until", "terminate_with_parent"]
 
-INTERRUPTED_EXIT_CODE = 130  # the run was stopped by SIGINT or SIGTERM
 _KILL_AFTER_S = 5.0  # a child still running this long after SIGTERM is killed
 _POLL_S = 0.2
 
