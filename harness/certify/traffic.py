@@ -33,6 +33,8 @@ class Probe:
     stream: bool = False
     scenario: str = "certify"
     path: str = "/v1/chat/completions"
+    # set: an embeddings request (path /v1/embeddings) with these inputs instead of a chat
+    inputs: tuple[str, ...] = ()
 
 
 def send(gateway: str, probes: Sequence[Probe], concurrency: int = 16, timeout_s: float = 60.0) -> pd.DataFrame:
@@ -58,11 +60,12 @@ async def _send_all(gateway: str, probes: Sequence[Probe], concurrency: int, tim
 
 
 async def _one(session: aiohttp.ClientSession, gateway: str, probe: Probe, timeout_s: float) -> RequestRecord:
-    record = RequestRecord(start=now_utc(), scenario=probe.scenario, api="chat",
+    record = RequestRecord(start=now_utc(), scenario=probe.scenario, api="embeddings" if probe.inputs else "chat",
                            stream=probe.stream, model_requested=probe.model,
                            tier=probe.headers.get("x-user-tier", "standard"), user_id=probe.headers.get("x-user-id"))
-    body = {"model": probe.model, "messages": [{"role": "user", "content": "certify probe"}],
-            "max_tokens": probe.max_tokens, "stream": probe.stream}
+    body: dict[str, object] = {"model": probe.model, "input": list(probe.inputs)} if probe.inputs else {
+        "model": probe.model, "messages": [{"role": "user", "content": "certify probe"}],
+        "max_tokens": probe.max_tokens, "stream": probe.stream}
     origin = time.perf_counter()
     builder = RecordBuilder(record, origin)
     try:
