@@ -12,7 +12,10 @@ from harness.chaos.actions import error_rate, rollback_all
 
 __all__ = ["with_engine_errors", "ENGINES"]
 
-ENGINES = "app=llm-chat,pool=standard,region=us-east"  # what the catch-all route reaches first
+# every pod the catch-all route can reach, in every region: outlier ejection
+# (of this or an earlier run) or locality failover can then never steer the
+# probe traffic around the fault
+ENGINES = "app=llm-chat,pool=standard"
 REQUESTS = 150
 
 
