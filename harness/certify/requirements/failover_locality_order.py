@@ -82,7 +82,7 @@ def _us_west_skipped(dr: dict[str, Any]) -> dict[str, Any]:
 
 
 REQUIREMENT = Requirement(
-    id="locality.failover-order",
+    id="failover.locality-order",
     title="us-east pods ejected: traffic fails over to us-west (not eu-west), and back to us-east once healed",
     feature="locality-failover",
     profiles=frozenset({"full"}),
