@@ -19,7 +19,7 @@ def _req(rid: str, verdict: Verdict) -> Requirement:
                        run=run)  # type: ignore[arg-type]
 
 
-_CONTEXT = SimpleNamespace(prom=None, evidence=SimpleNamespace(files=[]))
+_CONTEXT = SimpleNamespace(prom=None, evidence=SimpleNamespace(files=[]), timeline={})
 
 
 def test_eta_at_the_pace_so_far() -> None:
