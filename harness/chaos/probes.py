@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
 import httpx
 
 from harness.chaos.errors import ChaosActionFailed
+from harness.chaos.timeouts import ChaosTimeouts
+from harness.localstack.mesh.proxy import ATTRIBUTION_HEADER
 from harness.outbound import OutboundError, OutboundSettings, httpx_options, requests_session
 from harness.targets.base import TargetError
 from harness.targets.factory import get_target
 
-__all__ = ["gateway_success_ratio", "pods_ready", "slo_availability", "slo_ttft_p95_ms", "endpoint_health"]
+__all__ = ["gateway_success_ratio", "served_share", "upstream_of", "pods_ready", "slo_availability", "slo_ttft_p95_ms", "endpoint_health"]
 
 Configuration = dict[str, Any] | None
 
@@ -61,31 +64,77 @@ def _httpx(outbound: OutboundSettings, url: str) -> dict[str, Any]:
         raise ChaosActionFailed(str(exc)) from None
 
 
-def gateway_success_ratio(requests: int = 10, headers: dict[str, str] | None = None, model: str = "llama-3-8b",
-                          max_tokens: int = 2, timeout: float = 30.0, configuration: Configuration = None,
-                          secrets: Any = None) -> float:
-    """Send `requests` small chat completions through the gateway; the share answered 200."""
+def _answers(requests: int, headers: dict[str, str] | None, model: str, max_tokens: int, timeout: float,
+             configuration: Configuration) -> list[httpx.Response | None]:
+    """Send `requests` small chat completions through the gateway, one after
+    the other; each response, or None for a request that got no answer."""
     url = f"{_gateway(configuration)}/v1/chat/completions"
     body = {"model": model, "messages": [{"role": "user", "content": "probe"}], "max_tokens": max_tokens}
-    ok = 0
     outbound = _outbound()
+    out: list[httpx.Response | None] = []
     with httpx.Client(timeout=timeout, **_httpx(outbound, url)) as client:
         for _ in range(requests):
             try:
-                ok += client.post(url, json=body, headers={**outbound.gateway_headers(), **(headers or {})}
-                                  ).status_code == 200
+                out.append(client.post(url, json=body, headers={**outbound.gateway_headers(), **(headers or {})}))
             except httpx.HTTPError:
-                pass
-    return ok / requests
+                out.append(None)
+    return out
 
 
-def pods_ready(selector: str, namespace: str | None = None, configuration: Configuration = None,
-               secrets: Any = None) -> int:
-    """How many pods matching the selector are ready (a selector matching nothing fails)."""
+def gateway_success_ratio(requests: int = 10, headers: dict[str, str] | None = None, model: str = "llama-3-8b",
+                          max_tokens: int = 2, timeout: float = 30.0, within_s: float | None = None,
+                          configuration: Configuration = None, secrets: Any = None) -> float:
+    """Send `requests` small chat completions through the gateway; the share
+    answered 200 (and, with `within_s`, answered within that many seconds: a
+    latency SLO judged per request)."""
+    answers = _answers(requests, headers, model, max_tokens, timeout, configuration)
+    return sum(r is not None and r.status_code == 200
+               and (within_s is None or r.elapsed.total_seconds() <= within_s) for r in answers) / requests
+
+
+def upstream_of(response: httpx.Response) -> dict[str, str]:
+    """Who served a response, from the local mesh's attribution header
+    (`x-mesh-upstream: pod=..;region=..;subset=..;version=..`); empty when absent."""
+    raw = response.headers.get(ATTRIBUTION_HEADER, "")
+    return dict(part.split("=", 1) for part in raw.split(";") if "=" in part)
+
+
+def served_share(where: dict[str, str | list[str]], requests: int = 10, headers: dict[str, str] | None = None,
+                 model: str = "llama-3-8b", max_tokens: int = 2, timeout: float = 30.0,
+                 configuration: Configuration = None, secrets: Any = None) -> float:
+    """Share of `requests` answered 200 by an upstream matching every key of
+    `where` (e.g. `{region: us-west}`, or `{region: [us-east, us-west]}` for
+    any of several values), as the local mesh attributes them. A mesh that
+    does not attribute (a cluster's sidecars send no such header) fails the
+    probe: inconclusive, never a pass."""
+    allowed = {k: {v} if isinstance(v, str) else set(v) for k, v in where.items()}
+    answers = _answers(requests, headers, model, max_tokens, timeout, configuration)
+    served = [upstream_of(r) for r in answers if r is not None and r.status_code == 200]
+    if served and not any(served):
+        raise ChaosActionFailed(f"the gateway's answers carry no {ATTRIBUTION_HEADER} header; "
+                                "served_share needs the local mesh")
+    return sum(all(u.get(k) in values for k, values in allowed.items()) for u in served) / requests
+
+
+def pods_ready(selector: str, namespace: str | None = None, at_least: int | None = None, within_s: float = 0.0,
+               configuration: Configuration = None, secrets: Any = None) -> int:
+    """How many pods matching the selector are ready (a selector matching
+    nothing fails). With `at_least`, wait up to `within_s` seconds for that
+    many (a recovery SLO): the count when it was reached, or at the deadline."""
+    deadline = time.monotonic() + within_s
     try:
-        return sum(p.ready for p in get_target(configuration).list_pods(selector, namespace))
-    except TargetError as exc:  # NothingMatched included
+        poll_s = ChaosTimeouts.from_configuration(configuration).poll_s
+    except ValueError as exc:
         raise ChaosActionFailed(str(exc)) from None
+    target = get_target(configuration)
+    while True:
+        try:
+            count = sum(p.ready for p in target.list_pods(selector, namespace))
+        except TargetError as exc:  # NothingMatched included
+            raise ChaosActionFailed(str(exc)) from None
+        if at_least is None or count >= at_least or time.monotonic() >= deadline:
+            return count
+        time.sleep(poll_s)
 
 
 def endpoint_health(selector: str, namespace: str | None = None, configuration: Configuration = None,

@@ -217,7 +217,8 @@ class ChaosRun:
             outcome.status = str(ctk.get("status", "failed"))
             outcome.deviated = bool(ctk.get("deviated"))
             failures = failed_actions(ctk)
-            if failures and outcome.status == "completed":
+            # "failed" too: the experiments' control (harness.chaos.control) already marked it so
+            if failures and outcome.status in ("completed", "failed"):
                 outcome.status, outcome.reason = "failed", "action " + "; action ".join(failures)
             if self.journal_out:
                 self.journal_out.parent.mkdir(parents=True, exist_ok=True)
