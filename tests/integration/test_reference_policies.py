@@ -115,13 +115,34 @@ def test_large_model_falls_back_to_the_8b_pool_when_the_70b_pod_fails(stack: Sta
     assert served(chat(client, large_headers, model="llama-3-70b"))["pod"] == large["name"]
     httpx.post(f"{large['url']}/admin/faults", json={"kind": "error_rate", "rate": 1.0, "status": 503})
     try:
-        # consecutiveGatewayErrors: 1 ejects the 70B pod on its first 503; failover
-        # priority then sends llama-3-70b requests to the pool that answers for it.
-        first = chat(client, large_headers, model="llama-3-70b")
-        assert first.status_code == 503
-        r = chat(client, large_headers, model="llama-3-70b")
-        assert r.status_code == 200
-        assert served(r)["pod"].startswith("chat-large-fallback-us-east")
-        assert r.json()["model"] == "llama-3-8b"  # the body tells the client which model answered
+        # consecutiveGatewayErrors: 1 ejects the 70B pod on its first 503 and the
+        # rule's one retry (retryOn gateway-error) goes, by failover priority, to
+        # the pool that answers for it: not even the first request fails.
+        for _ in range(3):
+            r = chat(client, large_headers, model="llama-3-70b")
+            assert r.status_code == 200
+            assert served(r)["pod"].startswith("chat-large-fallback-us-east")
+            assert r.json()["model"] == "llama-3-8b"  # the body tells the client which model answered
+        assert served(r)["attempts"] == "1"  # ejected: later requests go straight to the fallback
     finally:
         httpx.delete(f"{large['url']}/admin/faults")
+
+
+@pytest.mark.parametrize("region", ["us-east", "us-west"])
+def test_region_pinned_requests_retry_a_failing_pod_in_their_region(stack: StackHandle, client: httpx.Client,
+                                                                    region: str) -> None:
+    # A crashed pod's sidecar answers 503 (UF), as a pod answering 503 does:
+    # the region rules retry gateway-error onto another pod of the region.
+    pods = [p for p in stack.pods(selector=f"app=llm-chat,region={region}") if p["ready"]]
+    assert len(pods) >= 2
+    failing = pods[0]
+    httpx.post(f"{failing['url']}/admin/faults", json={"kind": "error_rate", "rate": 1.0, "status": 503})
+    try:
+        answers = [chat(client, {"x-region": region}) for _ in range(20)]
+    finally:
+        httpx.delete(f"{failing['url']}/admin/faults")
+    # a failing first try retried onto a pod that answered (the mesh double's
+    # retries may land on the same pod again, so not every request is rescued)
+    rescued = [r for r in answers if r.status_code == 200 and served(r)["attempts"] != "1"]
+    assert rescued, [(r.status_code, r.headers.get("x-mesh-upstream")) for r in answers]
+    assert {served(r)["region"] for r in answers if r.status_code == 200} == {region}
