@@ -53,6 +53,10 @@ def test_each_sized_probe_uses_the_computed_sample(path: Path) -> None:
         assert probe["tolerance"] == {"type": "range", "range": [spec["threshold"], 1.0]}, name
         comment = " ".join(line.lstrip("# ") for line in path.read_text().splitlines() if line.startswith("#"))
         assert f"-> {n} requests" in " ".join(comment.split()), f"the header comment states {n} for {name}"
+    for probe in probes.values():  # an early stop must not change the verdict: it stops at the threshold
+        args = probe["provider"].get("arguments", {})
+        if "stop_below" in args:
+            assert args["stop_below"] == probe["tolerance"]["range"][0], probe["name"]
     # every share the hypothesis judges is sized
     shares = [p["name"] for p in probes.values() if "requests" in p["provider"].get("arguments", {})]
     assert sorted(shares) == sorted(sized)
