@@ -126,7 +126,10 @@ def test_experiment_deviates_with_the_policy_behind_it_removed(stack: StackHandl
 
 
 def test_stock_chaos_run_fails_when_the_fault_is_refused(stack: StackHandle, state_dir: Path, tmp_path: Path) -> None:
-    experiment = (EXPERIMENTS / "pod-kill.yaml").read_text().replace("count: 1, seed: 1", "percent: 100")
+    experiment = (EXPERIMENTS / "pod-kill.yaml").read_text().replace(
+        'arguments: {selector: "app=llm-chat,version=v1,pool=standard,region=us-east", count: 1, seed: 1}',
+        'arguments: {selector: "app=llm-chat", percent: 100}')  # the whole workload: over the blast-radius cap
+    assert "percent: 100" in experiment
     path = tmp_path / "too-wide-kill.yaml"
     path.write_text(experiment)
     before = {p["name"] for p in stack.pods(ready=True)}
