@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from harness.localstack.procs import wait_until
-from harness.localstack.state import StackState, read_state
+from harness.localstack.state import DEFAULT_STACK, StackState, read_state
 
 pytestmark = pytest.mark.integration
 
@@ -73,11 +73,7 @@ def test_two_stacks_side_by_side(state_dir: Path) -> None:
         r = run(["stack", "up", "--detach", "--name", name, "--topology", str(SMALL), "--no-mesh",
                  "--no-prometheus"], state_dir)
         assert r.returncode == 0, r.stderr
-    os.environ["HARNESS_STATE_DIR"] = str(state_dir)
-    try:
-        a, b = read_state("a"), read_state("b")
-    finally:
-        del os.environ["HARNESS_STATE_DIR"]
+    a, b = read_state_in(state_dir, "a"), read_state_in(state_dir, "b")
     assert a and b and a.admin != b.admin and a.gateway != b.gateway
     for name in ("a", "b"):
         assert run(["stack", "down", "--name", name], state_dir).returncode == 0
@@ -210,22 +206,24 @@ def test_a_running_name_is_refused_in_the_foreground_too(state_dir: Path) -> Non
         run(["stack", "down"], state_dir)
 
 
-def read_state_in(state_dir: Path) -> StackState | None:
+def read_state_in(state_dir: Path, name: str = DEFAULT_STACK) -> StackState | None:
+    """The state of stack `name` under `state_dir`; the process environment is left
+    as it was (a session-wide stack of the product suites reads it too)."""
+    old = os.environ.get("HARNESS_STATE_DIR")
     os.environ["HARNESS_STATE_DIR"] = str(state_dir)
     try:
-        return read_state()
+        return read_state(name)
     finally:
-        del os.environ["HARNESS_STATE_DIR"]
+        if old is None:
+            del os.environ["HARNESS_STATE_DIR"]
+        else:
+            os.environ["HARNESS_STATE_DIR"] = old
 
 
 def test_killed_orchestrator_takes_its_children_down(state_dir: Path) -> None:
     up = run(["stack", "up", "--detach", "--topology", str(SMALL), "--no-mesh"], state_dir)
     assert up.returncode == 0, up.stderr
-    os.environ["HARNESS_STATE_DIR"] = str(state_dir)
-    try:
-        state = read_state()
-    finally:
-        del os.environ["HARNESS_STATE_DIR"]
+    state = read_state_in(state_dir)
     assert state is not None
     children = psutil.Process(state.pid).children(recursive=True)
     assert len(children) >= 3  # engines and Prometheus

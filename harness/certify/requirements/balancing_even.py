@@ -18,13 +18,16 @@ POOL = "app=llm-chat,version=v1,pool=standard,region=us-east"
 
 def run(ctx: RunContext) -> list[Check]:
     rid = REQUIREMENT.id
+    ready_before = _ready_pods(ctx)
     records = send(ctx.gateway, [Probe()] * REQUESTS, concurrency=16)
     csv = ctx.evidence.records("records", records)
     pods = ctx.observations.per_request(records, "pod")
     if pods is None:
         return [Check(rid, "balance", Verdict.NOT_APPLICABLE, None, None, "",
                       f"the {ctx.observations.name} source cannot attribute single requests to pods", (csv,))]
-    pool = sorted(p.name for p in ctx.target.list_pods(POOL) if p.ready)
+    # Judge the pods that served the whole window: a replica the HPA adds (or
+    # removes) mid-run was not there to be balanced onto for all of it.
+    pool = sorted(ready_before & _ready_pods(ctx))
     served = pods[records["ok"].astype(bool)].value_counts()
     counts = {p: int(served.get(p, 0)) for p in pool}
     ctx.evidence.json("requests-per-pod", counts)
@@ -36,6 +39,10 @@ def run(ctx: RunContext) -> list[Check]:
                         "", evidence=(csv,))
     return [Check(rid, check.name, check.verdict, check.observed, check.threshold, "",
                   f"requests per pod {counts}: {check.reason}", check.evidence)]
+
+
+def _ready_pods(ctx: RunContext) -> set[str]:
+    return {p.name for p in ctx.target.list_pods(POOL) if p.ready}
 
 
 def _one_key(dr: dict[str, Any]) -> dict[str, Any]:
