@@ -40,6 +40,5 @@ def select(catalogue: list[Requirement], profile: Profile, ids: Iterable[str] = 
     unknown = [i for i in wanted if i not in by_id]
     if unknown:
         raise ConfigError(Diagnostic("error", "--requirement", f"unknown requirement id {unknown[0]!r}",
-                                     field="--requirement",
                                      fix="run 'harness certify --list' for the ids"))
     return [by_id[i] for i in dict.fromkeys(wanted)]

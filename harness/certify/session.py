@@ -135,9 +135,14 @@ def _local_session(opts: CertifyOptions) -> Iterator[TargetSession]:
 
 @contextlib.contextmanager
 def _kube_session(opts: CertifyOptions) -> Iterator[TargetSession]:
+    from harness.targets.base import TargetError
     from harness.targets.kubernetes import KubernetesTarget
 
-    target = KubernetesTarget.from_config(opts.namespace, None, opts.kube_context)
+    try:
+        target = KubernetesTarget.from_config(opts.namespace, None, opts.kube_context)
+    except TargetError as exc:  # no kubeconfig or context: the user's setup, not a failed verdict
+        raise ConfigError(Diagnostic("error", "--target kube", str(exc),
+                                     fix="point KUBECONFIG at the cluster's kubeconfig or pass --kube-context")) from None
     prom = PromClient(opts.prometheus) if opts.prometheus else None
     obs: Observations = PrometheusObservations(prom) if prom else _NoPrometheus()
     assert opts.gateway is not None

@@ -200,7 +200,6 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-@pytest.mark.xfail(reason="certify --target kube without a kubeconfig ends in a traceback, exit 1", strict=False)
 def test_certify_kube_without_kubeconfig_is_bad_input(state_dir: Path, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "harness", "certify", "--target", "kube", "--gateway",
                         "http://127.0.0.1:9", "--prometheus", "http://127.0.0.1:9", "--reports", str(tmp_path)],
