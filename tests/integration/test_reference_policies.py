@@ -133,11 +133,14 @@ def test_region_pinned_requests_retry_a_failing_pod_in_their_region(stack: Stack
                                                                     region: str) -> None:
     # A crashed pod's sidecar answers 503 (UF), as a pod answering 503 does:
     # the region rules retry gateway-error (without it every answer says attempts=1).
-    first = served(chat(client, {"x-region": region}))["pod"]  # the pod the balancer picks: fault that one
+    # One user: every request hashes to the same pod (the ring hash on x-user-id),
+    # so the faulted pod is the one they all reach first.
+    user = {"x-region": region, "x-user-id": f"retry-probe-{region}"}
+    first = served(chat(client, user))["pod"]
     failing = next(p for p in stack.pods() if p["name"] == first)
     httpx.post(f"{failing['url']}/admin/faults", json={"kind": "error_rate", "rate": 1.0, "status": 503})
     try:
-        answers = [chat(client, {"x-region": region}) for _ in range(10)]
+        answers = [chat(client, user) for _ in range(10)]
     finally:
         httpx.delete(f"{failing['url']}/admin/faults")
     retried = [r for r in answers if served(r)["attempts"] != "1"]
