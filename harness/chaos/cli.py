@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -10,6 +11,7 @@ from rich.console import Console
 from harness.chaos.journal import Journal, JournalError
 from harness.chaos.rollback import RollbackResult, rollback_journal
 from harness.diagnostics import ConfigError, Diagnostic
+from harness.exitcodes import ExitCode
 
 app = typer.Typer(help="Chaos Toolkit experiments with journaled, always-rolled-back faults")
 out = Console(highlight=False)
@@ -49,6 +51,12 @@ def run(
                       description=f"availability of {service}")
     outcome = ChaosRun(experiment, target, stack, namespace, dry_run, journal, guard, ctk_journal,
                        on_start=lambda line: out.print(line, soft_wrap=True)).run()
+    if outcome.exit_code == ExitCode.INTERRUPTED:
+        # Rolled back and on the way out with 130: a further signal (an impatient second
+        # Ctrl-C, CI's SIGTERM again) is ignored. A Python handler would be reset to the
+        # default while the interpreter shuts down, and the signal would kill it (-15).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     out.print(f"experiment {experiment.name}: {outcome.status}"
               f"{' (deviated)' if outcome.deviated else ''}{': ' + outcome.reason if outcome.reason else ''}",
               soft_wrap=True)
