@@ -31,6 +31,7 @@ from aiohttp import web
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.istio.loading import load_mesh_config
 from harness.localstack import prometheus
+from harness.localstack.heap import settle_heap
 from harness.localstack.orchestrator.admin import build_admin_app
 from harness.localstack.orchestrator.core import Orchestrator
 from harness.localstack.procs import (
@@ -364,6 +365,7 @@ async def run_until_signalled(options: StackOptions, *, lock_fd: int | None = No
         async with LocalStack(options, lock_fd=lock_fd) as stack:
             if on_ready is not None:
                 await on_ready(stack)
+            settle_heap()  # the orchestrator answers probes and endpoint watches: no full-GC stalls
             await stack.serve()
 
     try:

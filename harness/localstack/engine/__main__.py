@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from harness.localstack.engine.params import EngineParams
 from harness.localstack.engine.server import Engine, build_app
+from harness.localstack.heap import settle_heap
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,6 +60,7 @@ async def serve(args: argparse.Namespace, params: EngineParams) -> None:
         site = web.TCPSite(runner, args.host, args.port, backlog=4096, reuse_address=True,
                            ssl_context=_server_tls(args.tls_cert, args.tls_key))
     await site.start()
+    settle_heap()
     if args.fd is None:
         port = runner.addresses[0][1]
         print(json.dumps({"pod": args.pod, "port": port}), flush=True)

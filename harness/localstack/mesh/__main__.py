@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from harness.diagnostics import ConfigError
+from harness.localstack.heap import settle_heap
 from harness.localstack.mesh.admin import build_admin_app
 from harness.localstack.mesh.app import MeshApp
 from harness.localstack.topology import load_topology
@@ -43,6 +44,7 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         await _site(gw_runner, args.fd, args.port).start()
         await _site(admin_runner, args.admin_fd, args.admin_port).start()
+        settle_heap()
         if args.fd is None:
             print(json.dumps({"gateway": gw_runner.addresses[0][1], "admin": admin_runner.addresses[0][1]}),
                   flush=True)
