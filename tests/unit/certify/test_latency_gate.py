@@ -1,5 +1,6 @@
-"""A latency verdict on the local stack: a failure the stack's own lag could
-explain is inconclusive; one it cannot explain, and every pass, stand."""
+"""A latency verdict on the local stack: a failure while the stack's own lag
+was above its bound (or not observed) is inconclusive; a failure while the
+stack kept up, and every pass, stand."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def ttft(observed: float) -> Check:
 
 @pytest.mark.parametrize("lag,observed,expected", [
     (0.010, 1.2, Verdict.FAIL),  # the stack kept up: the mesh is to blame
-    (0.300, 1.2, Verdict.INCONCLUSIVE),  # 300 ms of the stack's own lag explains 200 ms over
-    (0.300, 1.8, Verdict.FAIL),  # 800 ms over cannot be the stack's 300 ms
+    (0.049, 1.2, Verdict.FAIL),  # just within the 50 ms bound
+    (0.300, 1.2, Verdict.INCONCLUSIVE),  # the stack's own loop stalled: it may have added the latency
+    (0.300, 5.0, Verdict.INCONCLUSIVE),  # past capacity, queueing behind stalls adds far more than one stall
     (None, 1.2, Verdict.INCONCLUSIVE),  # lag not observed: cannot vouch for the stack
     (0.300, 0.5, Verdict.PASS),  # lag only adds latency: a pass stands
 ])
