@@ -66,6 +66,10 @@ class Requirement:
     run: Callable[[RunContext], list[Check]]
     kind: Literal["conformance", "resilience"] = "conformance"
     weight: int = 1  # in the run score (krkn: critical 3, warning 1)
+    # the most requests its traffic holds in flight at once (a Locust user or a
+    # concurrent probe holds one): `harness certify` refuses a local stack whose
+    # measured capacity is smaller before anything runs (16: the probe sender's default)
+    peak_streams: int = 16
     why_not_smoke: str = ""  # said by --list when the requirement is in `full` only
     # P(a stack keeping the promise is judged failed), when the sampling gives it;
     # None: not analytical (faults under load), measured by benchmarks/certify_runs.py

@@ -83,7 +83,28 @@ def plan(opts: CertifyOptions) -> Plan:
     if opts.target == "local" and opts.stack_name and opts.istio:
         raise ConfigError(Diagnostic("error", "--istio", "--istio applies to a stack certify starts itself",
                                      fix="start the stack with 'harness stack up --istio DIR' or drop --stack-name"))
+    if opts.target == "local":
+        _check_local_capacity(opts, requirements)
     return Plan(slo, requirements)
+
+
+def _check_local_capacity(opts: CertifyOptions, requirements: list[Requirement]) -> None:
+    """A load the local stack cannot carry is refused before it starts: its own
+    delays would be judged as the mesh's."""
+    from harness.localstack.capacity import check_certify_load
+    from harness.localstack.state import read_state
+    from harness.localstack.topology import DEFAULT_TOPOLOGY, load_topology
+
+    where, topology = "the reference topology", DEFAULT_TOPOLOGY
+    if opts.stack_name:
+        state = read_state(opts.stack_name)
+        if state is None or not state.topology:
+            return  # no such stack: the session says so, with its fix
+        where, topology = f"stack {opts.stack_name!r}", Path(state.topology)
+    problem = check_certify_load([(r.id, r.peak_streams) for r in requirements], load_topology(topology))
+    if problem:
+        raise ConfigError(Diagnostic("error", "--stack-name" if opts.stack_name else "--profile",
+                                     f"{where}: {problem}"))
 
 
 @dataclass

@@ -12,10 +12,12 @@ streams in flight.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from harness.localstack.state import read_state
 from harness.localstack.topology import Topology, load_topology
 
-__all__ = ["ENGINE_FRAMES_PER_S", "PROXY_FRAMES_PER_S", "check_load", "check_stack_load", "stream_capacity"]
+__all__ = ["ENGINE_FRAMES_PER_S", "PROXY_FRAMES_PER_S", "check_certify_load", "check_load", "check_stack_load", "stream_capacity"]
 
 # One engine process: 250 streams at a 20 ms step keep token lateness p99 at
 # the 5 ms budget (benchmarks/engine_capacity.py, README "Performance").
@@ -53,6 +55,24 @@ def check_load(users: int, topology: Topology) -> str | None:
     return (f"{users} users can hold {users} streams at once, more than this local stack carries "
             f"({capacity}: {why}); above it the test double's own delays would show up as the mesh's "
             f"latency. Lower the load to --users {capacity} or fewer, or run it against a cluster")
+
+
+def check_certify_load(requirements: Sequence[tuple[str, int]], topology: Topology) -> str | None:
+    """None when every requirement's peak streams, (id, streams), fit the
+    stack's measured capacity; otherwise one message naming the largest, the
+    capacity and what to do."""
+    if not requirements:
+        return None
+    rid, streams = max(requirements, key=lambda r: r[1])
+    capacity, why = stream_capacity(topology)
+    if streams <= capacity:
+        return None
+    fitting = sorted(r for r, n in requirements if n <= capacity)
+    return (f"requirement {rid} holds {streams} requests in flight at once, more than this local stack carries "
+            f"({capacity}: {why}); above it the test double's own delays would show up as the mesh's latency. "
+            f"Certify on a stack with more capacity (more engine replicas, a slower decode step), select "
+            f"requirements that fit ({len(fitting)} of {len(requirements)} do, e.g. --requirement "
+            f"{fitting[0] if fitting else rid}), or run it against a cluster (--target kube)")
 
 
 def check_stack_load(users: int, stack: str) -> str | None:

@@ -57,6 +57,7 @@ REQUIREMENT = Requirement(
     broken=BrokenMesh("connectionPool limits removed from llm-chat-large", "DestinationRule", "llm-chat-large",
                       _no_pool_limits),
     run=run,
+    peak_streams=BURST,
     false_failure=0.0,
     false_failure_basis="deterministic: a counting limit, not a draw",
 )

@@ -62,4 +62,5 @@ REQUIREMENT = Requirement(
     timeouts={"load": 20.0},
     broken=BrokenMesh("a 1.5 s fault.delay on default-canary", "VirtualService", "llm-chat", _delayed),
     run=run,
+    peak_streams=USERS,
 )

@@ -58,5 +58,6 @@ REQUIREMENT = Requirement(
                       fault={"selector": "app=llm-chat,version=v1,pool=standard", "percent": 100,
                              "configuration": {"harness_max_blast_percent": 100}}),
     run=run,
+    peak_streams=USERS,
     weight=3,
 )

@@ -86,5 +86,6 @@ REQUIREMENT = Requirement(
     broken=BrokenMesh("locality failover us-east -> eu-west (us-west skipped)", "DestinationRule", "llm-chat",
                       _skip_us_west),
     run=run,
+    peak_streams=USERS,
     weight=3,
 )

@@ -63,6 +63,7 @@ REQUIREMENT = Requirement(
     timeouts={"requests": 120.0},
     broken=BrokenMesh("default-canary weights changed to 50/50", "VirtualService", "llm-chat", _fifty_fifty),
     run=run,
+    peak_streams=24,
     false_failure=binomial_tail_outside(REQUESTS, CANARY_SHARE, TOLERANCE),
     false_failure_basis="exact binomial tail of the sample size",
     notes={"sample size": f"{REQUESTS} requests: P(false failure) <= {FALSE_FAIL:g} at +-{TOLERANCE:g}"},
