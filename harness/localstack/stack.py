@@ -29,9 +29,9 @@ import aiohttp
 from aiohttp import web
 
 from harness.diagnostics import ConfigError, Diagnostic
+from harness.heap import settle_heap
 from harness.istio.loading import load_mesh_config
 from harness.localstack import prometheus
-from harness.localstack.heap import settle_heap
 from harness.localstack.orchestrator.admin import build_admin_app
 from harness.localstack.orchestrator.core import Orchestrator
 from harness.localstack.procs import (

@@ -19,9 +19,9 @@ import uvloop
 from aiohttp import web
 from pydantic import ValidationError
 
+from harness.heap import settle_heap
 from harness.localstack.engine.params import EngineParams
 from harness.localstack.engine.server import Engine, build_app
-from harness.localstack.heap import settle_heap
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from harness.diagnostics import ConfigError
-from harness.localstack.heap import settle_heap
+from harness.heap import settle_heap
 from harness.localstack.mesh.admin import build_admin_app
 from harness.localstack.mesh.app import MeshApp
 from harness.localstack.topology import load_topology

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from harness.localstack.heap import settle_heap
+from harness.heap import settle_heap
 
 
 def test_start_up_objects_leave_the_collectors_generations_and_new_ones_do_not() -> None:
