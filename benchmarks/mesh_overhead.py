@@ -162,7 +162,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="independent runs; the summary gives median and range")
     ap.add_argument("--rounds", type=int, default=2, help="alternating direct / mesh phases per run")
     ap.add_argument("--tokens", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=3.0, help="length of each direct / mesh phase")
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each direct / mesh phase")
     ap.add_argument("--big", type=int, default=1000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
