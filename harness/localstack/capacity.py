@@ -22,12 +22,13 @@ __all__ = ["ENGINE_FRAMES_PER_S", "PROXY_FRAMES_PER_S", "check_certify_load", "c
 # One engine process: 250 streams at a 20 ms step keep token lateness p99 at
 # the 5 ms budget (benchmarks/engine_capacity.py, README "Performance").
 ENGINE_FRAMES_PER_S = 250 * 50
-# The mesh proxy, one process carrying every stream of the stack: it spends
-# 1.6 ms of CPU per 50-frame stream (32 us a frame; benchmarks/mesh_overhead.py,
-# "proxy CPU per stream" at 200 streams). At 250 streams that is 0.4 of a core
-# beside the engines (1.4 ms per stream) and the load client on a 2-core
-# machine, about as busy as the machine can be while the proxy's loop lag stays
-# under the 10 ms p99 it is held to (docs/mesh-proxy.md, "Performance").
+# The mesh proxy, one process carrying every stream of the stack: measured
+# with the engine and the load client on the same 2 cores
+# (benchmarks/mesh_overhead.py, 3 runs each, 2026-12-02), 250 streams at a
+# 20 ms step keep the 200-stream budgets (TTFT overhead p99 3.4-4.2 ms, chunk
+# hold-back p99 <= 1.0 ms, loop lag max 5-19 ms) and so do 300 (p99 4.4-7.2
+# ms); at 500 it is CPU-bound (p99 84-153 ms). 250 is the capacity stated,
+# with the margin a loaded CI machine needs.
 PROXY_FRAMES_PER_S = 250 * 50
 
 
