@@ -5,7 +5,7 @@ inconclusive, 130 interrupted (SIGINT or SIGTERM). Rows whose run needs a
 whole stack, experiment or certification are asserted where that run already
 happens: `stack` 1 and 130 in test_stack_lifecycle.py, `load` 130 in
 test_load_signals.py, `chaos` 0, 1 and 130 in test_chaos_local.py, `certify`
-1 in test_certify_cli.py. Not yet tested anywhere: `certify` 3 (inconclusive).
+1 in test_certify_cli.py; `certify` 3 and 130 here.
 """
 
 from __future__ import annotations
@@ -166,31 +166,67 @@ def test_certify_list_ok_and_unknown_requirement_bad_input(state_dir: Path) -> N
 
 
 @pytest.mark.slow
-def test_certify_interrupted_stops_its_stack(state_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_certify_interrupted_stops_its_whole_stack(state_dir: Path, tmp_path: Path, signum: int) -> None:
+    """Interrupted while it runs a requirement: exit 130, and nothing of the
+    stack it started is left (orchestrator, mesh proxy, Prometheus, engines)."""
     proc = subprocess.Popen([sys.executable, "-m", "harness", "certify", "--requirement", "routing.canary-split",
                              "--reports", str(tmp_path / "reports")],
                             env={**os.environ, "HARNESS_STATE_DIR": str(state_dir)}, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seen: list[psutil.Process] = []
+    seen: dict[int, psutil.Process] = {}
 
-    def engines() -> list[psutil.Process]:
-        # certify runs its stack under a state dir of its own: find it by descent
+    def stack() -> set[str]:
+        """The parts of the stack certify runs (under a state dir of its own: found by descent)."""
         try:
-            found = [c for c in psutil.Process(proc.pid).children(recursive=True)
-                     if "harness.localstack.engine" in " ".join(c.cmdline())]
+            for c in psutil.Process(proc.pid).children(recursive=True):
+                seen.setdefault(c.pid, c)
         except psutil.Error:
-            return []
-        seen.extend(found)
-        return found
+            pass
+        kinds = set()
+        for p in seen.values():
+            try:
+                line = " ".join(p.cmdline())
+            except psutil.Error:
+                continue
+            kinds |= {k for k in ("harness.localstack.engine", "harness.localstack.mesh", "prometheus")
+                      if k in line}
+        return kinds
 
     try:
-        assert wait_until(lambda: engines() or proc.poll() is not None, 90)
-        proc.send_signal(signal.SIGTERM)
+        # a requirement is running once the whole stack is up
+        assert wait_until(lambda: len(stack()) == 3 or proc.poll() is not None, 120), stack()
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signum)
         assert proc.wait(timeout=60) == ExitCode.INTERRUPTED
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert seen and wait_until(lambda: not any(_alive(e) for e in seen), 10)
+    assert len(seen) >= 4  # orchestrator, proxy, Prometheus and engines at the least
+    assert wait_until(lambda: not any(_alive(p) for p in seen.values()), 15), \
+        [(p.pid, p.cmdline()) for p in seen.values() if _alive(p)]
+
+
+@pytest.mark.slow
+def test_certify_inconclusive_is_exit_3(state_dir: Path, tmp_path: Path) -> None:
+    """Nothing failed, something inconclusive: a TTFT SLO no stack keeps (1 ms),
+    judged on a stack without Prometheus, so the stack's own lag cannot be
+    observed and the failed TTFT figure cannot be vouched for."""
+    slo = tmp_path / "impossible.yaml"
+    slo.write_text((ROOT / "reference-stack" / "slo" / "reference.yaml").read_text()
+                   .replace("ttftP95: 1s", "ttftP95: 1ms", 1))
+    up = harness("stack", "up", "--detach", "--name", "inconclusive", "--no-prometheus", state_dir=state_dir,
+                 timeout=120)
+    assert up.returncode == ExitCode.OK, up.stdout + up.stderr
+    try:
+        r = harness("certify", "--stack-name", "inconclusive", "--requirement", "latency.ttft-slo", "--slo", str(slo),
+                    "--duration-scale", "0.5", "--reports", str(tmp_path / "reports"), state_dir=state_dir,
+                    timeout=180)
+    finally:
+        down = harness("stack", "down", "--name", "inconclusive", state_dir=state_dir, timeout=60)
+    assert r.returncode == ExitCode.INCONCLUSIVE, r.stdout + r.stderr
+    assert "inconclusive" in r.stdout and "event-loop lag was not observed" in r.stdout
+    assert down.returncode == ExitCode.OK
 
 
 def _alive(proc: psutil.Process) -> bool:
