@@ -91,37 +91,60 @@ def test_stack_down_of_nothing_is_ok(state_dir: Path) -> None:
     assert r.returncode == ExitCode.OK and "no stack named 'nothing-here' is running" in r.stderr
 
 
-def test_smoke_ok_then_interrupted_while_starting(state_dir: Path, tmp_path: Path) -> None:
+SMOKE_ISTIO = ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: chat}\nspec:\n"
+               "  hosts: [llm-chat]\n  http:\n  - route:\n    - destination: {host: llm-chat}\n")
+
+
+def _smoke_args(tmp_path: Path) -> list[str]:
     istio = tmp_path / "istio"
-    istio.mkdir()
-    (istio / "vs.yaml").write_text(
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: chat}\nspec:\n"
-        "  hosts: [llm-chat]\n  http:\n  - route:\n    - destination: {host: llm-chat}\n")
-    args = ["smoke", "--topology", str(SMALL), "--istio", str(istio), "--no-prometheus"]
-    ok = harness(*args, state_dir=state_dir, timeout=120)
+    istio.mkdir(exist_ok=True)
+    (istio / "vs.yaml").write_text(SMOKE_ISTIO)
+    return ["smoke", "--topology", str(SMALL), "--istio", str(istio), "--no-prometheus"]
+
+
+def test_smoke_ok(state_dir: Path, tmp_path: Path) -> None:
+    ok = harness(*_smoke_args(tmp_path), state_dir=state_dir, timeout=120)
     assert ok.returncode == ExitCode.OK, ok.stdout + ok.stderr
     assert "smoke run passed" in ok.stdout
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args],
+    assert wait_until(lambda: not stack_processes_of(state_dir), 10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_smoke_interrupted_while_starting_leaves_nothing(state_dir: Path, tmp_path: Path, signum: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *_smoke_args(tmp_path)],
                             env={**os.environ, "HARNESS_STATE_DIR": str(state_dir)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        # engines are starting: SIGTERM now stops the stack half-way
+        # engines are starting: the signal now stops the stack half-way
         assert wait_until(lambda: engines_of(state_dir) or proc.poll() is not None, 60)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         assert proc.wait(timeout=60) == ExitCode.INTERRUPTED
     finally:
         if proc.poll() is None:
             proc.kill()
     assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
-    assert wait_until(lambda: not engines_of(state_dir), 10)
+    # not only the engines: the orchestrator and the mesh proxy of that stack too
+    assert wait_until(lambda: not stack_processes_of(state_dir), 10), \
+        [p.cmdline() for p in stack_processes_of(state_dir)]
+
+
+def stack_processes_of(state_dir: Path) -> list[psutil.Process]:
+    """Every live process started under this state dir (the stack's parts inherit it)."""
+    found = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.environ().get("HARNESS_STATE_DIR") == str(state_dir) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
 
 
 def engines_of(state_dir: Path) -> list[psutil.Process]:
     found = []
-    for p in psutil.process_iter(["pid"]):
+    for p in stack_processes_of(state_dir):
         try:
-            if (p.environ().get("HARNESS_STATE_DIR") == str(state_dir)
-                    and "harness.localstack.engine" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE):
+            if "harness.localstack.engine" in " ".join(p.cmdline()):
                 found.append(p)
         except psutil.Error:
             continue
