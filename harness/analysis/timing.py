@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness.analysis.frames import timed
 
-__all__ = ["first_sustained", "time_to_shift"]
+__all__ = ["first_sustained", "time_to_last_failure", "time_to_shift"]
 
 
 def first_sustained(records: pd.DataFrame, condition: Callable[[pd.DataFrame], pd.Series],
@@ -44,3 +44,17 @@ def time_to_shift(records: pd.DataFrame, since: float, column: str, wanted: Call
 
     start = first_sustained(records, condition, since, consecutive)
     return None if start is None else max(0.0, start - since)
+
+
+def time_to_last_failure(records: pd.DataFrame, since: float, window_s: float) -> float | None:
+    """Time to detect a failing backend: seconds from `since` (the fault, from
+    the journal) to the start of the last failed request that began within
+    `window_s` after it; the mesh stopped sending to the failure after that.
+    0 when nothing failed (detected before any request reached it); None
+    when no request started in the window (nothing to tell from)."""
+    frame = timed(records)
+    frame = frame[(frame["t"] >= since) & (frame["t"] <= since + window_s)]
+    if frame.empty:
+        return None
+    failed = frame[~frame["ok"].astype(bool)]
+    return 0.0 if failed.empty else float(failed["t"].max() - since)

@@ -7,7 +7,7 @@ import pytest
 
 from harness.analysis.attribution import degradation, shares, shares_over_time
 from harness.analysis.frames import availability, percentile_ms, timed, windowed
-from harness.analysis.timing import first_sustained, time_to_shift
+from harness.analysis.timing import first_sustained, time_to_last_failure, time_to_shift
 from harness.load.records import records_frame
 from harness.stats import percentile
 
@@ -60,6 +60,16 @@ def test_time_to_shift_needs_a_sustained_run() -> None:
 def test_failed_requests_do_not_count_as_moved() -> None:
     rows = [{"start": at(t), "ok": t >= 5, "served_region": "us-west"} for t in range(20)]
     assert time_to_shift(frame(rows), T0.timestamp(), "served_region", lambda s: s == "us-west", 3) == 5.0
+
+
+def test_time_to_detect_is_the_last_failure_in_the_window_after_the_fault() -> None:
+    # fault at t=10; failures at 9 (before), 11, 12.5 and 30 (after the window of 10 s)
+    rows = [{"start": at(t), "ok": t not in (9, 11, 12.5, 30)} for t in [*range(0, 40), 12.5]]
+    since = T0.timestamp() + 10
+    assert time_to_last_failure(frame(rows), since, window_s=10.0) == pytest.approx(2.5)
+    all_ok = [{"start": at(t), "ok": True} for t in range(20)]
+    assert time_to_last_failure(frame(all_ok), since, window_s=5.0) == 0.0
+    assert time_to_last_failure(frame(all_ok), since + 100, window_s=5.0) is None
 
 
 def test_shares_and_shares_over_time() -> None:
