@@ -117,10 +117,16 @@ class RunContext:
         must never be the reason for a verdict). Subtracting the lag from the
         figure would not do: a stack past its capacity queues every stream
         behind the stall, so the latency it adds can be many times its largest
-        stall. Lag only adds latency, so a pass stands."""
+        stall. Lag only adds latency, so a pass stands. A check already
+        inconclusive (too few samples, say) keeps that verdict, and an
+        overloaded stack is named first in its reason, as the likelier cause:
+        an overloaded stack completes fewer requests in the same window."""
         from harness.localstack.selfcheck import stack_lag_verdict
 
-        if check.verdict is not Verdict.FAIL or not isinstance(check.observed, float):
+        if check.verdict not in (Verdict.FAIL, Verdict.INCONCLUSIVE) or (
+                check.verdict is Verdict.FAIL and not isinstance(check.observed, float)):
             return check
         keeps_up, why = stack_lag_verdict(self.stack_lag(start, end))
-        return check if keeps_up else check.inconclusive(why)
+        if keeps_up:
+            return check
+        return check.inconclusive(why if check.verdict is Verdict.FAIL else f"{why} ({check.reason})")

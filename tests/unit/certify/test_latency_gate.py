@@ -42,6 +42,16 @@ def test_latency_gate(lag: float | None, observed: float, expected: Verdict) -> 
         assert "event-loop lag" in judged.reason
 
 
+def test_too_few_samples_under_lag_names_the_overload_first() -> None:
+    # An overloaded stack completes fewer requests: the sample shortfall is a
+    # symptom, the stack's stall the cause to report.
+    short = Check.judge("latency.ttft-slo", "ttft p95", 2.0, "<=", 1.0, "s", samples=29, min_samples=30)
+    judged = context(0.300).judge_latency(short, 0.0, 10.0)
+    assert judged.verdict is Verdict.INCONCLUSIVE
+    assert judged.reason.startswith("the local stack's own event-loop lag") and "29 samples" in judged.reason
+    assert context(0.010).judge_latency(short, 0.0, 10.0) is short
+
+
 def test_a_cluster_is_never_gated() -> None:
     assert context(None, kind="kube").judge_latency(ttft(1.2), 0.0, 10.0).verdict is Verdict.FAIL
 
