@@ -117,7 +117,7 @@ PodCheck = Callable[[Target, PodInfo], str | None]
 
 def _engine_fault_action(action: str, fault: dict[str, Any], selector: str, count: int | None,
                          percent: float | None, namespace: str | None, seed: int | None,
-                         configuration: Configuration, confirm: PodCheck) -> dict[str, Any]:
+                         configuration: Configuration, confirm: PodCheck, kills: bool = False) -> dict[str, Any]:
     ctx = ActionContext.from_configuration(configuration)
     pods = _select(ctx.target, selector, namespace)
     if count is None and percent is None:
@@ -138,7 +138,7 @@ def _engine_fault_action(action: str, fault: dict[str, Any], selector: str, coun
         action=action, params={"selector": selector, "fault": fault, "pods": names},
         undo_op="clear_engine_fault",
         undo_args={"selector": selector, "namespace": namespace, "pods": names, "kind": fault["kind"],
-                   "ready": ready_before},
+                   "ready": ready_before, **({"restarts": {p.name: p.restarts for p in victims}} if kills else {})},
         inject=inject, confirm=check, result={"pods": names, "fault": fault},
         would={"would_fault": names, "fault": fault}))
 
@@ -173,7 +173,7 @@ def gpu_oom(selector: str, count: int | None = None, percent: float | None = Non
     restarts (locally through the engine's OOM hook; on Kubernetes a GPU
     memory hog exec'd into the serving container, see docs/chaos.md)."""
     return _engine_fault_action("gpu_oom", {"kind": "gpu_oom", "exit_after_s": exit_after_s}, selector, count,
-                                percent, namespace, seed, configuration, _oom_seen(namespace))
+                                percent, namespace, seed, configuration, _oom_seen(namespace), kills=True)
 
 
 def engine_slowdown(selector: str, factor: float = 3.0, count: int | None = None, percent: float | None = None,

@@ -16,7 +16,7 @@ from harness.chaos.timeouts import ChaosTimeouts
 from harness.targets.base import NothingMatched, Target, TargetError
 from harness.targets.factory import get_target
 
-__all__ = ["UNDO_OPS", "RollbackResult", "rollback_journal", "rollback_entries", "wait_ready"]
+__all__ = ["UNDO_OPS", "RollbackResult", "rollback_journal", "rollback_entries", "wait_ready", "wait_restarted"]
 
 log = logging.getLogger("harness.chaos")
 UndoOp = Callable[[Target, dict[str, Any], ChaosTimeouts], None]
@@ -47,6 +47,29 @@ def wait_ready(target: Target, selector: str, ready: int, namespace: str | None,
         time.sleep(poll_s)
 
 
+def wait_restarted(target: Target, selector: str, restarts: dict[str, int], namespace: str | None,
+                   timeout_s: float, poll_s: float, limit_key: str) -> None:
+    """Until every pod named in `restarts` (name -> restart count before the
+    fault) has restarted and is ready again, or is gone (replaced); else
+    TargetError naming `limit_key`. A dead engine's pod can still read ready
+    (its readiness probe has not failed often enough yet): a ready count alone
+    would call it back before it even went down."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            now = {p.name: p for p in target.list_pods(selector, namespace)}
+        except NothingMatched:
+            now = {}
+        waiting = [name for name, before in restarts.items()
+                   if name in now and not (now[name].restarts > before and now[name].ready)]
+        if not waiting:
+            return
+        if time.monotonic() >= deadline:
+            raise TargetError(f"{', '.join(waiting)} did not restart and turn ready within {timeout_s:g}s "
+                              f"(configuration {limit_key} sets the limit)")
+        time.sleep(poll_s)
+
+
 def _undo_wait_ready(target: Target, args: dict[str, Any], timeouts: ChaosTimeouts) -> None:
     wait_ready(target, args["selector"], int(args["ready"]), args.get("namespace"), timeouts.ready_s,
                timeouts.poll_s, "harness_ready_timeout_s")
@@ -54,6 +77,9 @@ def _undo_wait_ready(target: Target, args: dict[str, Any], timeouts: ChaosTimeou
 
 def _undo_clear_engine_fault(target: Target, args: dict[str, Any], timeouts: ChaosTimeouts) -> None:
     _clear_engine_faults(target, args)
+    if "restarts" in args:  # an engine the fault killed (gpu_oom) restarts; wait for that, not a ready count
+        wait_restarted(target, args["selector"], {str(k): int(v) for k, v in args["restarts"].items()},
+                       args.get("namespace"), timeouts.ready_s, timeouts.poll_s, "harness_ready_timeout_s")
     if "ready" in args:  # an engine the fault killed (gpu_oom) is back only once it is ready again
         wait_ready(target, args["selector"], int(args["ready"]), args.get("namespace"), timeouts.ready_s,
                    timeouts.poll_s, "harness_ready_timeout_s")

@@ -16,11 +16,13 @@ import pandas as pd
 
 from harness.analysis.frames import timed
 from harness.certify.context import RunContext
+from harness.chaos import rollback
 from harness.chaos.actions import rollback_all
 from harness.chaos.journal import Journal, default_journal_path
 from harness.load.runner import LoadRun
+from harness.targets.base import TargetError
 
-__all__ = ["FaultRun", "fault_under_load", "wait_ready"]
+__all__ = ["FaultRun", "fault_under_load", "wait_ready", "wait_restarted"]
 
 
 @dataclass
@@ -80,6 +82,17 @@ def wait_ready(ctx: RunContext, selector: str, ready: int, since: float, timeout
             pass
         time.sleep(0.2)
     return None
+
+
+def wait_restarted(ctx: RunContext, selector: str, restarts: dict[str, int], since: float,
+                   timeout_s: float) -> float | None:
+    """Seconds from `since` until every pod named in `restarts` (name ->
+    restart count before the fault) has restarted and is ready; None on timeout."""
+    try:
+        rollback.wait_restarted(ctx.target, selector, restarts, None, timeout_s, 0.2, "the requirement's recover timeout")
+    except TargetError:
+        return None
+    return time.time() - since
 
 
 def load_summary(run: FaultRun) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def _time_to_return(ctx: RunContext, pod: str, since: float, timeout_s: float) -
     return None
 
 
-def _no_outlier_detection(dr: dict[str, Any]) -> dict[str, Any]:
+def without_outlier_detection(dr: dict[str, Any]) -> dict[str, Any]:
     dr["spec"]["trafficPolicy"].pop("outlierDetection", None)
     return dr
 
@@ -69,7 +69,7 @@ REQUIREMENT = Requirement(
                 "return": Threshold(45.0, "s")},  # baseEjectionTime 30 s + interval 5 s + 10 s of margin
     timeouts={"return": 60.0},
     broken=BrokenMesh("outlierDetection removed from llm-chat", "DestinationRule", "llm-chat",
-                      _no_outlier_detection),
+                      without_outlier_detection),
     run=run,
     false_failure=0.0,
     false_failure_basis="deterministic: consecutive-error ejection, not a draw",

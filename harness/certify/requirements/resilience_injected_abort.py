@@ -72,7 +72,7 @@ def run(ctx: RunContext) -> list[Check]:
     ]
 
 
-def _premium_rule_removed(vs: dict[str, Any]) -> dict[str, Any]:
+def premium_rule_removed(vs: dict[str, Any]) -> dict[str, Any]:
     vs["spec"]["http"] = [rule for rule in vs["spec"]["http"] if rule.get("name") != "premium-tier"]
     return vs
 
@@ -89,7 +89,7 @@ REQUIREMENT = Requirement(
                 "availability": Threshold(0.99, "ratio", slo="chat.availability")},
     timeouts={},
     broken=BrokenMesh("the premium-tier rule removed (premium users fall into the aborted catch-all)",
-                      "VirtualService", "llm-chat", _premium_rule_removed),
+                      "VirtualService", "llm-chat", premium_rule_removed),
     run=run,
     peak_streams=CONCURRENCY,
     weight=3,

@@ -25,8 +25,12 @@ class FakeTarget:
     fail_delete: bool = False
     drop_writes: bool = False
     region_comes_back: bool = True
+    # list calls a dead (OOM'd) engine's pod still reads ready before its
+    # process exits, as when the kubelet's readiness probe has not caught up
+    oom_exits_after: int = 0
     calls: list[str] = field(default_factory=list)
     _down: dict[str, int] = field(default_factory=dict)
+    _dying: dict[str, int] = field(default_factory=dict)
 
     def add_pod(self, name: str, **labels: str) -> None:
         self.pods[name] = PodInfo(name=name, namespace=self.namespace, labels=labels, ready=True, phase="Running",
@@ -35,6 +39,13 @@ class FakeTarget:
             self.regions.setdefault(labels["region"], "up")
 
     def _tick(self) -> None:
+        for pod, left in list(self._dying.items()):
+            if left <= 0:
+                del self._dying[pod]
+                self.faults.get(pod, {}).pop("gpu_oom", None)
+                self.delete_pod(pod)
+            else:
+                self._dying[pod] = left - 1
         for pod, left in list(self._down.items()):
             if left <= 0:
                 p = self.pods[pod]
@@ -86,8 +97,12 @@ class FakeTarget:
         self.calls.append(f"fault {pod.name} {fault['kind']}")
         if self.drop_writes:
             return
-        if fault["kind"] == "gpu_oom":  # the engine dies at once and its pod restarts
-            self.delete_pod(pod.name)
+        if fault["kind"] == "gpu_oom":  # the engine dies and its pod restarts
+            if self.oom_exits_after:
+                self.faults.setdefault(pod.name, {})["gpu_oom"] = fault
+                self._dying[pod.name] = self.oom_exits_after
+            else:
+                self.delete_pod(pod.name)
             return
         self.faults.setdefault(pod.name, {})[fault["kind"]] = fault
 

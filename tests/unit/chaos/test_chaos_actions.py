@@ -80,6 +80,18 @@ def test_a_gpu_oom_rollback_waits_until_the_dead_engine_is_ready_again(fake: Fak
     assert journal_states(config) == [("gpu_oom", "rolled_back")]
 
 
+def test_a_gpu_oom_rollback_waits_for_the_restart_not_for_a_pod_that_still_reads_ready(
+        fake: FakeTarget, config: dict[str, Any]) -> None:
+    # the dead engine's pod reads ready until its process exits: a ready count
+    # alone would call the rollback done before the engine even went down
+    fake.oom_exits_after, fake.recreate_after = 5, 3
+    [pod] = actions.gpu_oom("app=chat,region=us-east", configuration=config)["pods"]
+    assert fake.pods[pod].ready and fake.pods[pod].restarts == 0
+    actions.rollback_all(configuration=config)
+    assert fake.pods[pod].ready and fake.pods[pod].restarts == 1
+    assert journal_states(config) == [("gpu_oom", "rolled_back")]
+
+
 def test_a_fault_that_never_shows_fails_within_the_named_limit(fake: FakeTarget, config: dict[str, Any]) -> None:
     fake.drop_writes = True  # accepted and dropped, as by an admission webhook
     with pytest.raises(ChaosActionFailed, match=r"did not take effect within 0.3s: .*harness_confirm_timeout_s"):

@@ -1,0 +1,85 @@
+"""Injected latency: an Istio `fault.delay` (1.5 s on every request) on the
+catch-all route (default-canary) while standard and premium users stream chat
+requests.
+
+The promises, each judged:
+- the delay reaches the standard requests as configured (their TTFT median is
+  at least the delay): a fault that was not applied never reads as a pass;
+- the delayed requests are still answered: no route or per-try timeout of the
+  catch-all is shorter than a delayed first token, so availability holds;
+- premium users, who have a rule of their own (premium-tier), keep their TTFT
+  SLO while the standard route is slow (tier isolation).
+
+Envoy's fault filter delays a request before the router sees it, so the
+route's timeouts and retries neither bound nor shorten an injected delay: it
+shows in full in the standard requests' TTFT."""
+
+from __future__ import annotations
+
+from harness.analysis.frames import percentile_ms, timed
+from harness.certify.context import RunContext
+from harness.certify.requirement import BrokenMesh, Requirement, Threshold
+from harness.certify.requirements.resilience_injected_abort import premium_rule_removed
+from harness.certify.traffic import Probe, send
+from harness.chaos.actions import inject_latency, rollback_all
+from harness.verdict import Check
+
+ROUTE = "default-canary"
+DELAY_S = 1.5
+PREMIUM = 60  # a p95 over 60 samples: the third-slowest may be at most the SLO
+STANDARD = 60
+CONCURRENCY = 16
+
+
+def run(ctx: RunContext) -> list[Check]:
+    rid = REQUIREMENT.id
+    standard, premium = Probe(stream=True), Probe(stream=True, headers={"x-user-tier": "premium"})
+    try:
+        inject_latency("llm-chat", fixed_delay=f"{DELAY_S:g}s", percentage=100.0, route=ROUTE,
+                       configuration=ctx.chaos_configuration)
+        during = send(ctx.gateway, [standard, premium] * max(STANDARD, PREMIUM), concurrency=CONCURRENCY,
+                      timeout_s=ctx.timeout("client"))
+    finally:
+        rollback_all(ctx.chaos_configuration)
+    csv = ctx.evidence.records("records", during)
+    is_premium = during["tier"] == "premium"
+    std, prem = during[~is_premium], during[is_premium]
+    std_ok, prem_ok = std[std["ok"].astype(bool)], prem[prem["ok"].astype(bool)]
+    stamps = timed(during)["t"]
+    start, end = float(stamps.min()), float(stamps.max() + during["e2e_s"].max())
+    ctx.evidence.json("latency", {
+        "standard": {"requests": len(std), "statuses": std["status"].value_counts(dropna=False).to_dict(),
+                     "ttft_p50_s": percentile_ms(std_ok["ttft_s"], 0.5) / 1000.0},
+        "premium": {"requests": len(prem), "statuses": prem["status"].value_counts(dropna=False).to_dict(),
+                    "ttft_p95_s": percentile_ms(prem_ok["ttft_s"], 0.95) / 1000.0},
+        "window": [start, end]})
+    return [
+        Check.judge(rid, "standard ttft p50 during the delay (the fault applied)",
+                    percentile_ms(std_ok["ttft_s"], 0.5) / 1000.0, ">=", ctx.threshold("applied"), "s",
+                    samples=len(std_ok), min_samples=STANDARD // 2, evidence=(csv,)),
+        Check.judge(rid, "standard availability during the delay", float(std["ok"].mean()) if len(std) else None,
+                    ">=", ctx.threshold("availability"), "", samples=len(std), min_samples=STANDARD, evidence=(csv,)),
+        ctx.judge_latency(
+            Check.judge(rid, "premium ttft p95 during the delay", percentile_ms(prem_ok["ttft_s"], 0.95) / 1000.0,
+                        "<=", ctx.threshold("premium_ttft_p95"), "s", samples=len(prem_ok), min_samples=PREMIUM,
+                        evidence=(csv,)), start, end),
+    ]
+
+
+REQUIREMENT = Requirement(
+    id="resilience.injected-latency",
+    title="Injected latency on the catch-all is applied as configured, answered, and does not slow premium users",
+    feature="fault-injection",
+    kind="resilience",
+    profiles=frozenset({"smoke", "full"}),
+    observes=("latency", "fault-window"),
+    thresholds={"applied": Threshold(DELAY_S, "s"),
+                "availability": Threshold(0.99, "ratio", slo="chat.availability"),
+                "premium_ttft_p95": Threshold(1.0, "s", slo="chat-premium.ttft_p95")},
+    timeouts={"client": 60.0},
+    broken=BrokenMesh("the premium-tier rule removed (premium users fall into the delayed catch-all)",
+                      "VirtualService", "llm-chat", premium_rule_removed),
+    run=run,
+    peak_streams=CONCURRENCY,
+    weight=3,
+)
