@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from harness.outbound import OutboundError, OutboundSettings, httpx_options, proxy_for
+from harness.outbound import OutboundError, OutboundSettings, ProxyAddress, httpx_options, proxy_for
 
 __all__ = ["preflight"]
 
@@ -26,7 +26,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _explain(exc: Exception, url: str, settings: OutboundSettings, proxy: str | None) -> OutboundError:
+def _explain(exc: Exception, url: str, settings: OutboundSettings, proxy: ProxyAddress | None) -> OutboundError:
     chain = _causes(exc)
     text = " ".join(str(e) for e in chain)
     for e in chain:
@@ -52,7 +52,13 @@ def _explain(exc: Exception, url: str, settings: OutboundSettings, proxy: str | 
     if proxy is not None and (isinstance(exc, httpx.ProxyError) or "proxy" in text.lower() or
                               isinstance(exc, httpx.ConnectError)):
         scheme = "HTTPS_PROXY" if url.startswith("https") else "HTTP_PROXY"
-        return OutboundError(f"cannot reach {url} through the proxy {proxy}: {chain[-1]}", scheme,
+        if "407" in str(chain[-1]):
+            fix = (f"give the proxy's credentials in {scheme} as http://USER:PASSWORD@host:port "
+                   "(percent-encode '@' and ':' in them)" if proxy.user is None else
+                   f"the proxy refused the user and password in {scheme}: correct them")
+            return OutboundError(f"the proxy {proxy.url} wants authentication to reach {url} "
+                                 f"(407 Proxy Authentication Required)", scheme, fix)
+        return OutboundError(f"cannot reach {url} through the proxy {proxy.url}: {chain[-1]}", scheme,
                              "check the proxy address in the environment, or list the host in NO_PROXY")
     if isinstance(exc, httpx.TimeoutException):
         return OutboundError(f"{url}: no answer within the preflight timeout", "--host",
@@ -72,4 +78,4 @@ def preflight(url: str, settings: OutboundSettings, timeout: float = 10.0,
             r = client.get(f"{url.rstrip('/')}/v1/models", headers=settings.gateway_headers(env))
             return r.status_code
     except httpx.HTTPError as exc:
-        raise _explain(exc, url, settings, proxy.url if proxy else None) from None
+        raise _explain(exc, url, settings, proxy) from None

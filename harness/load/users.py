@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 from locust import constant, task
-from locust.contrib.fasthttp import FastHttpUser
+from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 
 from harness.load import options  # noqa: F401  (registers the outbound HTTP options, the user-error report)
 from harness.load.plugin import log_token_timings
@@ -89,6 +89,19 @@ class LLMUser(FastHttpUser):
             self.base_url = "http://unusable.invalid"
         self.host = self.base_url
         super().__init__(environment)
+        proxy_user: str | None = getattr(self, "proxy_user", None)
+        if proxy_user is not None:
+            # FastHttpUser hands its session proxy_host and proxy_port but not
+            # the credentials (Locust 2.47), which geventhttpclient sends as
+            # Proxy-Authorization on CONNECT: the same session, with them
+            self.client = FastHttpSession(
+                base_url=self.host, request_event=self.environment.events.request,
+                network_timeout=self.network_timeout, connection_timeout=self.connection_timeout,
+                max_redirects=self.max_redirects, max_retries=self.max_retries, insecure=self.insecure,
+                concurrency=self.concurrency, user=self, client_pool=self.client_pool,
+                ssl_context_factory=self.ssl_context_factory, headers=self.default_headers,
+                proxy_host=self.proxy_host, proxy_port=self.proxy_port,
+                proxy_user=proxy_user, proxy_password=getattr(self, "proxy_password", ""))
 
     def on_start(self) -> None:
         if self._startup_error is not None:

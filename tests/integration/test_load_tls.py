@@ -259,10 +259,15 @@ def test_chaos_probe_uses_the_same_tls_token_and_headers(pki: PKI, ca_file: str,
 
 
 @contextmanager
-def connect_proxy() -> Iterator[tuple[str, list[str]]]:
+def connect_proxy(credentials: str | None = None) -> Iterator[tuple[str, list[str]]]:
     """A minimal HTTP CONNECT proxy (as corporate proxies tunnel https); yields
-    its URL and the list of `host:port` it tunnelled to."""
+    its URL and the list of `host:port` it tunnelled to. With `credentials`
+    (`user:password`) it wants them as Proxy-Authorization: Basic, and answers
+    407 otherwise."""
+    import base64
     import threading
+
+    wanted = None if credentials is None else "Basic " + base64.b64encode(credentials.encode()).decode()
 
     tunnels: list[str] = []
     loop = asyncio.new_event_loop()
@@ -284,6 +289,14 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
         method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
         if method != "CONNECT":
             writer.write(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+            writer.close()
+            return
+        fields = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if ": " in line)
+        given = {k.lower(): v for k, v in fields.items()}.get("proxy-authorization")
+        if wanted is not None and given != wanted:
+            writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                         b"proxy-authenticate: Basic realm=\"corp\"\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
             writer.close()
             return
         host, port = target.rsplit(":", 1)
@@ -329,6 +342,48 @@ def test_load_goes_through_the_https_proxy(pki: PKI, ca_file: str, tmp_path: Pat
     gateway_address = url.removeprefix("https://")
     # the preflight and each Locust user opened their connections through the proxy
     assert tunnels.count(gateway_address) >= 2 and set(tunnels) == {gateway_address}
+
+
+PROXY_PASSWORD = "pr0xy-planted-7e21"  # must never be written anywhere either
+
+
+def test_load_authenticates_to_a_proxy_that_wants_credentials(pki: PKI, ca_file: str, tmp_path: Path) -> None:
+    # the credentials come in HTTPS_PROXY, percent-encoded as curl takes them
+    # ("@" in a password is %40); Locust's logfile and HTML report are outputs too
+    creds = f"corp-user:{PROXY_PASSWORD}@x"
+    logfile, html = tmp_path / "stock" / "locust.log", tmp_path / "stock" / "report.html"
+    logfile.parent.mkdir()
+    (tmp_path / "out").mkdir()
+    with gateway(pki) as (url, seen), connect_proxy(creds) as (proxy, tunnels):
+        authed = proxy.replace("://", f"://corp-user:{PROXY_PASSWORD}%40x@", 1)
+        env = {"HTTPS_PROXY": authed, "NO_PROXY": ""}
+        p = harness_load(url, "--ca-bundle", ca_file, out=tmp_path / "out", env=env)
+        # stock Locust on the same users file, with its own log file and HTML report
+        inherited = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        stock = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(USERS), "GatewayChat", "--headless", "-t", "2s", "-u", "2",
+             "-r", "2", "--host", url, "--ca-bundle", ca_file, "--logfile", str(logfile), "--html", str(html),
+             "--csv", str(tmp_path / "stock" / "run"), "--loglevel", "DEBUG"],
+            capture_output=True, text=True, timeout=90,
+            env={**inherited, "OPENAI_API_KEY": TOKEN, "HARNESS_TEST_USER": "GatewayChat", **env})
+        refused = harness_load(url, "--ca-bundle", ca_file, env={"HTTPS_PROXY": proxy, "NO_PROXY": ""})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert stock.returncode == 0, stock.stdout + stock.stderr
+    recs = records(tmp_path / "out")
+    assert recs and all(r["ok"] for r in recs)
+    gateway_address = url.removeprefix("https://")
+    assert tunnels.count(gateway_address) >= 2 and set(tunnels) == {gateway_address}
+    assert seen.auth and set(seen.auth) == {f"Bearer {TOKEN}"}
+    assert logfile.is_file() and html.is_file()
+    for f in [f for f in tmp_path.rglob("*") if f.is_file()]:
+        text = f.read_text(errors="replace")
+        assert TOKEN not in text and PROXY_PASSWORD not in text, f
+    for out in (p, stock):
+        assert PROXY_PASSWORD not in out.stdout + out.stderr and TOKEN not in out.stdout + out.stderr
+    # without the credentials the proxy refuses the tunnel: a clear error, no load
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr
+    assert "407" in said and "http://USER:PASSWORD@host:port" in said and "Traceback" not in said
 
 
 def test_prometheus_queries_use_the_same_tls_settings(pki: PKI, ca_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
