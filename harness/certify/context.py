@@ -4,9 +4,10 @@ the SLO spec, where to put evidence, and how long its named timeouts are."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -16,6 +17,9 @@ from harness.observe import Observations
 from harness.observe.prometheus import PromClient
 from harness.targets.base import Target
 from harness.verdict import Check, Verdict
+
+if TYPE_CHECKING:
+    from harness.localstack.selfcheck import Stalls
 
 __all__ = ["RunContext", "Evidence"]
 
@@ -110,7 +114,22 @@ class RunContext:
             return None
         return result[0][1] if result else None
 
-    def judge_latency(self, check: Check, start: float, end: float) -> Check:
+    def stack_stalls(self, start: float, end: float) -> Stalls | None:
+        """When in [start, end] the local stack's loops lagged past the bound;
+        None when that was not observed (or the target is not local)."""
+        from harness.localstack.selfcheck import STALLS_STEP_S, Stalls, stalls_query
+        from harness.observe.prometheus import PromError
+
+        if self.target_kind != "local" or self.prom is None:
+            return None
+        try:
+            series = self.prom.range(stalls_query(), start, end + STALLS_STEP_S, STALLS_STEP_S)
+        except PromError:
+            return None
+        return Stalls.from_points(series[0][1]) if series and series[0][1] else None
+
+    def judge_latency(self, check: Check, start: float, end: float,
+                      rejudge: Callable[[Stalls], Check] | None = None) -> Check:
         """A latency check that failed stands only while the stack kept up:
         with its own event-loop lag above the bound (or unobserved) during the
         window, the verdict is inconclusive, with the reason (a test double
@@ -120,13 +139,30 @@ class RunContext:
         stall. Lag only adds latency, so a pass stands. A check already
         inconclusive (too few samples, say) keeps that verdict, and an
         overloaded stack is named first in its reason, as the likelier cause:
-        an overloaded stack completes fewer requests in the same window."""
-        from harness.localstack.selfcheck import stack_lag_verdict
+        an overloaded stack completes fewer requests in the same window.
+
+        `rejudge` computes the same check on the requests clear of given
+        stalls. With it, a failure under brief stalls (at most
+        `MAX_STALLED_SHARE` of the window: a hiccup, not an overload) is
+        judged again without the requests they touched, and a failure there
+        stands: the mesh, not the double, made those requests slow."""
+        from harness.localstack.selfcheck import MAX_STALLED_SHARE, stack_lag_verdict
 
         if check.verdict not in (Verdict.FAIL, Verdict.INCONCLUSIVE) or (
                 check.verdict is Verdict.FAIL and not isinstance(check.observed, float)):
             return check
-        keeps_up, why = stack_lag_verdict(self.stack_lag(start, end))
+        lag = self.stack_lag(start, end)
+        keeps_up, why = stack_lag_verdict(lag)
         if keeps_up:
             return check
-        return check.inconclusive(why if check.verdict is Verdict.FAIL else f"{why} ({check.reason})")
+        if check.verdict is Verdict.INCONCLUSIVE:
+            return check.inconclusive(f"{why} ({check.reason})")
+        stalls = self.stack_stalls(start, end) if rejudge is not None and lag is not None else None
+        if rejudge is not None and stalls is not None and stalls.share(start, end) <= MAX_STALLED_SHARE:
+            again = rejudge(stalls)
+            if again.verdict is Verdict.FAIL:
+                return replace(again, reason=(
+                    f"{again.reason}, judged on the requests clear of the local stack's "
+                    f"{len(stalls.intervals)} brief stall(s) (lag up to {stalls.max_lag_s * 1000:.0f} ms, "
+                    f"{stalls.share(start, end):.0%} of the window)"))
+        return check.inconclusive(why)

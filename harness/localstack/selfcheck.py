@@ -15,17 +15,42 @@ budget at p99 (10 ms, docs/mesh-proxy.md, "Performance") and well above
 what the stack's loops show at the proxy's measured capacity (the lag figures
 there). A stall above it is big enough to move a p99 by whole decode steps;
 one below it is within the proxy's own budget.
+
+A failure while the stack lagged is not always the double's doing: one
+stall on a loaded CI machine (a garbage collection, a core taken away for a
+moment) while a broken mesh adds a whole second to every request must not
+hide that second. `Stalls` locates the stack's stalls in time
+(`stalls_query`, sampled each second): when they cover at most
+`MAX_STALLED_SHARE` of the window, the stack was hiccuping, not overloaded,
+and a latency figure can be judged again on the requests clear of every
+stall. A stack past its capacity stalls all through the window, so its
+failures stay inconclusive.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from harness.localstack.looplag import LAG_METRIC
+import numpy as np
 
-__all__ = ["LAG_BOUND_S", "lag_query", "stack_lag_verdict"]
+from harness.localstack.looplag import LAG_METRIC, WINDOW_S
+
+__all__ = ["LAG_BOUND_S", "MAX_STALLED_SHARE", "Stalls", "lag_query", "stack_lag_verdict", "stalls_query"]
 
 LAG_BOUND_S = 0.050
+# Stalls (each widened to about 4 s) over at most half the window: the stack
+# kept up for most of it and hiccuped. Beyond, it was short of capacity, and
+# queueing spreads a short stack's latency to every request.
+MAX_STALLED_SHARE = 0.5
+STALLS_STEP_S = 1.0
+# A point of `stalls_query` at t covers gauge samples scraped in (t - 2 s, t],
+# each the largest lag of the second before it: a stall it shows began no
+# earlier than t - 3 s - lag. Work queued behind it drains within the next
+# second on a stack that keeps up.
+_STALL_BEFORE_S = 2.0 + WINDOW_S
+_DRAIN_AFTER_S = 1.0
 
 
 def stack_lag_verdict(max_lag_s: float | None, bound_s: float = LAG_BOUND_S) -> tuple[bool, str]:
@@ -52,3 +77,48 @@ def lag_query(window_s: float) -> str:
     if not window_s > 0 or math.isinf(window_s):
         raise ValueError(f"window_s must be a positive number of seconds, got {window_s!r}")
     return f"max(max_over_time({LAG_METRIC}[{max(1, math.ceil(window_s))}s]))"
+
+
+def stalls_query() -> str:
+    """PromQL for a range query at a 1 s step: the largest event-loop lag any
+    local-stack process reported in the 2 s up to each point."""
+    return f"max(max_over_time({LAG_METRIC}[2s]))"
+
+
+@dataclass(frozen=True)
+class Stalls:
+    """Where in time the local stack's loops lagged beyond the bound: merged
+    (start, end) intervals in epoch seconds, each widened to cover the stall
+    and the work that queued behind it."""
+
+    intervals: tuple[tuple[float, float], ...]
+    max_lag_s: float
+
+    @classmethod
+    def from_points(cls, points: Sequence[tuple[float, float]], bound_s: float = LAG_BOUND_S) -> Stalls:
+        """From `stalls_query` points, (epoch seconds, lag seconds)."""
+        spans = sorted((t - _STALL_BEFORE_S - lag, t + _DRAIN_AFTER_S) for t, lag in points
+                       if lag > bound_s and not math.isnan(lag))
+        merged: list[tuple[float, float]] = []
+        for lo, hi in spans:
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        lags = [lag for _, lag in points if not math.isnan(lag)]
+        return cls(tuple(merged), max(lags, default=0.0))
+
+    def share(self, start: float, end: float) -> float:
+        """The part of [start, end] the stalls cover, 0 to 1."""
+        if not end > start:
+            return 1.0 if self.intervals else 0.0
+        covered = sum(max(0.0, min(hi, end) - max(lo, start)) for lo, hi in self.intervals)
+        return min(1.0, covered / (end - start))
+
+    def clear(self, starts: Sequence[float] | np.ndarray, ends: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Per request [start, end]: True when it overlaps no stall."""
+        lo, hi = np.asarray(starts, dtype=float), np.asarray(ends, dtype=float)
+        ok = np.ones(lo.shape, dtype=bool)
+        for s_lo, s_hi in self.intervals:
+            ok &= (hi < s_lo) | (lo > s_hi)
+        return ok

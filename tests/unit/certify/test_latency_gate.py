@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from harness.certify.context import Evidence, RunContext
@@ -67,3 +69,61 @@ def test_timeline_marks_keep_only_real_moments() -> None:
     ctx.mark("never", None)
     ctx.mark("not within the run", float("inf"))
     assert ctx.timeline == {"marks": {"failed over": 100.0}}
+
+
+def stalled_context(lag: float, points: list[tuple[float, float]]) -> RunContext:
+    from harness.localstack.selfcheck import Stalls
+
+    ctx = context(lag)
+    ctx.stack_stalls = lambda start, end: Stalls.from_points(points)  # type: ignore[method-assign]
+    return ctx
+
+
+def ttft_of(frame: pd.DataFrame) -> Check:
+    return Check.judge("latency.ttft-slo", "ttft p95", float(frame["ttft_s"].quantile(0.95)), "<=", 1.0, "s",
+                       samples=len(frame), min_samples=30)
+
+
+# 100 requests, one a second from t=0, each 2 s long; the slow ones (TTFT 1.5 s)
+# are the mesh's doing when spread over the window, the double's when they sit
+# in the stall
+def requests(slow: list[int]) -> pd.DataFrame:
+    t = np.arange(100.0)
+    return pd.DataFrame({"t": t, "e2e_s": 2.0, "ttft_s": [1.5 if i in slow else 0.2 for i in range(100)]})
+
+
+def judge(frame: pd.DataFrame, ctx: RunContext) -> Check:
+    def again(stalls: Any) -> Check:
+        return ttft_of(frame[stalls.clear(frame["t"], frame["t"] + frame["e2e_s"])])
+    return ctx.judge_latency(ttft_of(frame), 0.0, 101.0, rejudge=again)
+
+
+def test_a_brief_stall_does_not_hide_a_slow_mesh() -> None:
+    judged = judge(requests(list(range(100))), stalled_context(0.058, [(50.0, 0.058)]))
+    assert judged.verdict is Verdict.FAIL
+    assert "clear of the local stack's 1 brief stall" in judged.reason
+
+
+def test_failures_inside_the_stall_are_the_doubles() -> None:
+    # the slow requests all overlap the stall at t=50: without them the mesh passes
+    slow = [i for i in range(100) if 44 <= i <= 51]
+    judged = judge(requests(slow), stalled_context(0.3, [(50.0, 0.3)]))
+    assert judged.verdict is Verdict.INCONCLUSIVE and "event-loop lag" in judged.reason
+
+
+def test_a_stack_stalled_most_of_the_window_stays_inconclusive() -> None:
+    points = [(float(t), 0.08) for t in range(0, 101, 2)]
+    judged = judge(requests(list(range(100))), stalled_context(0.08, points))
+    assert judged.verdict is Verdict.INCONCLUSIVE and "event-loop lag" in judged.reason
+
+
+def test_stalls_merge_and_cover() -> None:
+    from harness.localstack.selfcheck import Stalls
+
+    stalls = Stalls.from_points([(10.0, 0.06), (11.0, 0.07), (30.0, 0.01), (40.0, float("nan"))])
+    assert len(stalls.intervals) == 1 and stalls.max_lag_s == 0.07
+    lo, hi = stalls.intervals[0]
+    assert lo < 10.0 - 3.0 and hi >= 12.0
+    assert 0 < stalls.share(0.0, 100.0) < 0.1
+    assert stalls.clear([0.0, 9.0, 20.0], [1.0, 9.5, 21.0]).tolist() == [True, False, True]
+    assert Stalls.from_points([]).share(0.0, 10.0) == 0.0
