@@ -17,11 +17,13 @@ from harness.verdict import Check
 if TYPE_CHECKING:
     from harness.certify.context import RunContext
 
-__all__ = ["Requirement", "Threshold", "BrokenMesh", "Profile", "PROFILES", "Observation"]
+__all__ = ["Requirement", "Threshold", "BrokenMesh", "BrokenKind", "Profile", "PROFILES", "Observation"]
 
 Profile = Literal["smoke", "full"]
 PROFILES: tuple[Profile, ...] = ("smoke", "full")
 # What a requirement needs to see, answered by the target's observation source.
+# What a broken variant may rewrite: an Istio object, or an HPA (autoscaling/v2)
+BrokenKind = Literal["VirtualService", "DestinationRule", "HorizontalPodAutoscaler"]
 Observation = Literal["served-by", "mesh-requests", "ready-replicas", "fault-window", "latency"]
 
 
@@ -37,13 +39,13 @@ class Threshold:
 
 @dataclass(frozen=True)
 class BrokenMesh:
-    """What must make the requirement fail: one Istio object rewritten by
+    """What must make the requirement fail: one Istio object or HPA rewritten by
     `rewrite` (given a copy of the object as read), and/or a fault the mesh
     cannot absorb (`fault`: parameters the requirement's fault takes instead
     of its own, read through `RunContext.fault`)."""
 
     description: str
-    kind: Literal["VirtualService", "DestinationRule"] | None = None
+    kind: BrokenKind | None = None
     name: str | None = None
     rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     fault: dict[str, Any] = field(default_factory=dict)

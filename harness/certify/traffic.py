@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,12 +38,16 @@ class Probe:
     inputs: tuple[str, ...] = ()
 
 
-def send(gateway: str, probes: Sequence[Probe], concurrency: int = 16, timeout_s: float = 60.0) -> pd.DataFrame:
-    """Send every probe (in order, `concurrency` at a time); the records as a DataFrame."""
-    return records_frame([r.as_dict() for r in asyncio.run(_send_all(gateway, probes, concurrency, timeout_s))])
+def send(gateway: str, probes: Sequence[Probe], concurrency: int = 16, timeout_s: float = 60.0,
+         stop: threading.Event | None = None) -> pd.DataFrame:
+    """Send every probe (in order, `concurrency` at a time); the records as a
+    DataFrame. Once `stop` is set no further probe starts (those in flight
+    finish), so a caller can hold a load until what it waits for happened."""
+    return records_frame([r.as_dict() for r in asyncio.run(_send_all(gateway, probes, concurrency, timeout_s, stop))])
 
 
-async def _send_all(gateway: str, probes: Sequence[Probe], concurrency: int, timeout_s: float) -> list[RequestRecord]:
+async def _send_all(gateway: str, probes: Sequence[Probe], concurrency: int, timeout_s: float,
+                    stop: threading.Event | None = None) -> list[RequestRecord]:
     queue: asyncio.Queue[tuple[int, Probe]] = asyncio.Queue()
     for item in enumerate(probes):
         queue.put_nowait(item)
@@ -51,7 +56,7 @@ async def _send_all(gateway: str, probes: Sequence[Probe], concurrency: int, tim
     async with aiohttp.ClientSession(connector=limit, timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
 
         async def worker() -> None:
-            while not queue.empty():
+            while not queue.empty() and not (stop is not None and stop.is_set()):
                 i, probe = queue.get_nowait()
                 out[i] = await _one(session, gateway, probe, timeout_s)
 

@@ -96,13 +96,18 @@ class Deployment(_Model):
 
 class ScalingRules(_Model):
     stabilization_window: Seconds = Field(alias="stabilizationWindow")
+    # autoscaling/v2 `selectPolicy`: Disabled turns this direction off (the
+    # default policies are modelled, not custom ones, so Max and Min act alike)
+    select_policy: Literal["Max", "Min", "Disabled"] = Field("Max", alias="selectPolicy")
 
 
 class HPABehavior(_Model):
     # Kubernetes defaults: scale up at once, scale down on the max of the last 5 minutes.
-    scale_up: ScalingRules = Field(default_factory=lambda: ScalingRules(stabilizationWindow=0), alias="scaleUp")
+    scale_up: ScalingRules = Field(
+        default_factory=lambda: ScalingRules.model_validate({"stabilizationWindow": 0}), alias="scaleUp"
+    )
     scale_down: ScalingRules = Field(
-        default_factory=lambda: ScalingRules(stabilizationWindow=300), alias="scaleDown"
+        default_factory=lambda: ScalingRules.model_validate({"stabilizationWindow": 300}), alias="scaleDown"
     )
 
 

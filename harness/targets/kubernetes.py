@@ -163,6 +163,20 @@ class KubernetesTarget:
         return _object(self._api(f"replace {kind} {ns}/{name}", self.custom.replace_namespaced_custom_object,
                                  "networking.istio.io", "v1", ns, PLURALS[kind], name, obj))
 
+    # -- autoscaling ------------------------------------------------------------------------
+    # through the generic object API, so the object stays the plain JSON both targets speak
+    def get_hpa(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        ns = namespace or self.namespace
+        return _object(self._api(f"get HorizontalPodAutoscaler {ns}/{name}", self.custom.get_namespaced_custom_object,
+                                 "autoscaling", "v2", ns, "horizontalpodautoscalers", name))
+
+    def replace_hpa(self, name: str, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        ns = namespace or self.namespace
+        self.check_namespace_allowed(ns)
+        return _object(self._api(f"replace HorizontalPodAutoscaler {ns}/{name}",
+                                 self.custom.replace_namespaced_custom_object,
+                                 "autoscaling", "v2", ns, "horizontalpodautoscalers", name, obj))
+
     # -- engine faults ------------------------------------------------------------------------
     def engine_fault(self, pod: PodInfo, fault: dict[str, Any]) -> None:
         if fault.get("kind") == "gpu_oom":

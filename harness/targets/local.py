@@ -93,6 +93,17 @@ class LocalTarget:
                       namespace: str | None = None) -> dict[str, Any]:
         return self._call("PUT", self._istio_url(kind, name, namespace), json=obj)
 
+    def _hpa_url(self, name: str, namespace: str | None) -> str:
+        return f"{self.admin}/apis/autoscaling/v2/namespaces/{namespace or self.namespace}/" \
+               f"horizontalpodautoscalers/{name}"
+
+    def get_hpa(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return self._call("GET", self._hpa_url(name, namespace))
+
+    def replace_hpa(self, name: str, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        self.check_namespace_allowed(namespace or self.namespace)
+        return self._call("PUT", self._hpa_url(name, namespace), json=obj)
+
     def engine_fault(self, pod: PodInfo, fault: dict[str, Any]) -> None:
         self._call("POST", f"{pod.url}/admin/faults", json=fault)
 

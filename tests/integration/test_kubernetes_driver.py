@@ -21,6 +21,14 @@ VS = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
       "metadata": {"name": "llm-chat", "namespace": "llm", "resourceVersion": "41"},
       "spec": {"hosts": ["llm-chat"], "http": [{"name": "default", "route": [{"destination": {"host": "llm-chat"}}]}]}}
 
+HPA = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+       "metadata": {"name": "chat-v1", "namespace": "llm", "resourceVersion": "7", "uid": "u-1"},
+       "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "chat-v1"},
+                "minReplicas": 2, "maxReplicas": 4,
+                "metrics": [{"type": "Pods", "pods": {"metric": {"name": "vllm:num_requests_waiting"},
+                                                      "target": {"type": "AverageValue", "averageValue": "5"}}}]},
+       "status": {"currentReplicas": 2, "desiredReplicas": 2}}
+
 
 class FakeAPI:
     """Just enough of the Kubernetes API, recording every request."""
@@ -30,6 +38,7 @@ class FakeAPI:
         self.pods = [self._pod("chat-a", {"app": "llm-chat", "region": "us-east"}),
                      self._pod("chat-b", {"app": "llm-chat", "region": "us-west"})]
         self.vs = json.loads(json.dumps(VS))
+        self.hpa = json.loads(json.dumps(HPA))
         self.replicas = {"chat-v1-us-east": 2, "chat-v2-us-east": 1}
         self.policies: dict[str, dict[str, Any]] = {}
         self.keep_policies = True  # False: creations are accepted and dropped (an admission webhook)
@@ -52,6 +61,8 @@ class FakeAPI:
         r.add_patch("/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale", self.patch_scale)
         r.add_get("/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/{name}", self.get_vs)
         r.add_put("/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/{name}", self.put_vs)
+        r.add_get("/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}", self.get_hpa)
+        r.add_put("/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}", self.put_hpa)
         r.add_post("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", self.create_np)
         r.add_get("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}", self.get_np)
         r.add_delete("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}", self.delete_np)
@@ -109,6 +120,17 @@ class FakeAPI:
         body["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
         self.vs = body
         return web.json_response(body)
+
+    async def get_hpa(self, request: web.Request) -> web.Response:
+        return web.json_response(self.hpa)
+
+    async def put_hpa(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("metadata", {}).get("resourceVersion") not in (None, self.hpa["metadata"]["resourceVersion"]):
+            return web.json_response({"kind": "Status", "code": 409, "reason": "Conflict"}, status=409)
+        body["metadata"]["resourceVersion"] = str(int(self.hpa["metadata"]["resourceVersion"]) + 1)
+        self.hpa = {**body, "status": self.hpa["status"]}
+        return web.json_response(self.hpa)
 
     async def create_np(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -311,3 +333,37 @@ def test_server_dry_run_sends_server_side_apply_with_dry_run(tmp_path) -> None: 
     assert all(s["query"]["dryRun"] == "All" and s["ctype"] == "application/apply-patch+yaml" for s in seen)
     [d] = diags
     assert "Deployment/bad" in str(d) and "denied by webhook" in str(d) and "m.yaml" in str(d)
+
+
+def test_broken_mesh_rewrites_an_hpa_and_restores_it_under_its_current_version(
+        api: tuple[FakeAPI, KubernetesTarget]) -> None:
+    from harness.certify.broken import broken_mesh
+    from harness.certify.registry import discover
+
+    fake, target = api
+    requirement = next(r for r in discover() if r.id == "autoscaling.hpa-scale-up")
+    original = json.loads(json.dumps(fake.hpa["spec"]))
+    with broken_mesh(target, requirement):
+        assert fake.hpa["spec"]["maxReplicas"] == 2  # capped at minReplicas
+        assert fake.hpa["metadata"]["resourceVersion"] == "8"
+    assert fake.hpa["spec"] == original
+    puts = [r for r in fake.requests if r["method"] == "PUT"]
+    assert [r["path"] for r in puts] == ["/apis/autoscaling/v2/namespaces/llm/horizontalpodautoscalers/chat-v1"] * 2
+    assert all("status" not in r["body"] for r in puts)  # a spec write, not a status write
+    assert puts[1]["body"]["metadata"]["resourceVersion"] == "8"  # the version the server holds now
+
+
+def test_broken_mesh_restores_an_istio_object_under_its_current_version(
+        api: tuple[FakeAPI, KubernetesTarget]) -> None:
+    # the API server refuses a custom object's update without a resourceVersion
+    from harness.certify.broken import broken_mesh
+    from harness.certify.registry import discover
+
+    fake, target = api
+    requirement = next(r for r in discover() if r.broken.kind == "VirtualService" and r.broken.name == "llm-chat")
+    fake.vs["spec"]["http"] = [{"name": n, "route": [{"destination": {"host": "llm-chat"}}]}
+                               for n in ("premium-tier", "default-canary")]
+    original = json.loads(json.dumps(fake.vs["spec"]))
+    with broken_mesh(target, requirement):
+        pass
+    assert fake.vs["spec"] == original and fake.vs["metadata"]["resourceVersion"] == "43"

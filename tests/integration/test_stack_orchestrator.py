@@ -202,3 +202,30 @@ def test_prometheus_scrapes_engines_and_kube_state(stack: StackHandle) -> None:
     assert all(s["metric"]["model_name"] == "llama-3-8b" and s["metric"]["pod"] for s in vllm)
     kube = eventually(lambda: series("kube_deployment_status_replicas_available"), 30, "kube series")
     assert {s["metric"]["deployment"] for s in kube} == {"chat-us-east", "chat-us-west"}
+
+
+def test_hpa_as_an_autoscaling_v2_object(stack: StackHandle) -> None:
+    from harness.targets.base import TargetError
+    from harness.targets.local import LocalTarget
+
+    target = LocalTarget(stack.state.admin, stack.state.mesh_admin, "llm")
+    obj = target.get_hpa("chat-us-east")
+    assert obj["kind"] == "HorizontalPodAutoscaler" and obj["spec"]["maxReplicas"] == 3
+    assert obj["status"]["desiredReplicas"] >= 1
+    obj["spec"]["behavior"]["scaleUp"]["selectPolicy"] = "Disabled"
+    obj["spec"]["maxReplicas"] = 2
+    try:
+        target.replace_hpa("chat-us-east", obj)
+        listed = httpx.get(f"{stack.state.admin}/hpas").json()["hpas"][0]
+        assert listed["maxReplicas"] == 2
+        assert target.get_hpa("chat-us-east")["spec"]["behavior"]["scaleUp"]["selectPolicy"] == "Disabled"
+        bad = dict(obj, spec={**obj["spec"], "metrics": []})
+        with pytest.raises(TargetError, match="422.*spec.metrics"):
+            target.replace_hpa("chat-us-east", bad)
+        with pytest.raises(TargetError, match="404"):
+            target.get_hpa("no-such-hpa")
+    finally:
+        obj["spec"]["maxReplicas"] = 3
+        obj["spec"]["behavior"]["scaleUp"]["selectPolicy"] = "Max"
+        target.replace_hpa("chat-us-east", obj)
+    assert target.get_hpa("chat-us-east")["spec"]["maxReplicas"] == 3

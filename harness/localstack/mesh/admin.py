@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.istio.destination_rule import DestinationRule
 from harness.istio.virtual_service import VirtualService
+from harness.localstack.apistatus import status_response
 from harness.localstack.mesh.app import IstioObject, MeshApp
 
 __all__ = ["build_admin_app", "merge_patch", "MESH"]
@@ -43,14 +44,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
-def _status(code: int, message: str, reason: str) -> web.Response:
-    """A Kubernetes Status object, as the API server answers errors."""
-    return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-                              "reason": reason, "code": code}, status=code)
-
-
 def _not_found(kind: str, name: str | None) -> web.Response:
-    return _status(404, f'{kind.lower()}s.networking.istio.io "{name}" not found', "NotFound")
+    return status_response(404, f'{kind.lower()}s.networking.istio.io "{name}" not found', "NotFound")
 
 
 def _dump(obj: BaseModel) -> dict[str, Any]:
@@ -109,7 +104,7 @@ async def write_object(request: web.Request) -> web.Response:
     try:
         payload = await request.json()
     except ValueError:
-        return _status(400, "body is not JSON", "BadRequest")
+        return status_response(400, "body is not JSON", "BadRequest")
     if request.method == "PATCH":
         current = mesh.find(kind, name or "")
         if current is None:
@@ -121,9 +116,9 @@ async def write_object(request: web.Request) -> web.Response:
         new: IstioObject = model.model_validate(payload)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _status(422, f"{kind} {name} is invalid: {problems}", "Invalid")
+        return status_response(422, f"{kind} {name} is invalid: {problems}", "Invalid")
     if new.metadata.name != name:
-        return _status(400, "metadata.name does not match the URL", "BadRequest")
+        return status_response(400, "metadata.name does not match the URL", "BadRequest")
     mesh.override(kind, new)
     log.info("%s/%s replaced through the admin API", kind, name)
     return web.json_response(_dump(new))

@@ -11,7 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.localstack.orchestrator.core import Orchestrator
+from harness.localstack.apistatus import status_response
+from harness.localstack.orchestrator.core import HPAStatus, Orchestrator
+from harness.localstack.orchestrator.hpa_object import from_object, to_object
 from harness.localstack.orchestrator.kube_metrics import render_kube_state_metrics
 from harness.selectors import SelectorError, parse_selector
 
@@ -116,6 +118,49 @@ async def hpas(request: web.Request) -> web.Response:
     return web.json_response({"hpas": [h.as_json() for h in request.app[ORCH].hpas.values()]})
 
 
+_HPAS = "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers"
+
+
+def _hpa_or_error(request: web.Request) -> HPAStatus | web.Response:
+    orch, name = request.app[ORCH], request.match_info["name"]
+    if request.match_info["ns"] != orch.topology.namespace:
+        return status_response(404, f"namespace {request.match_info['ns']!r}: the local stack's is "
+                                f"{orch.topology.namespace!r}", "NotFound")
+    status = orch.hpas.get(name)
+    if status is None:
+        return status_response(404, f'horizontalpodautoscalers.autoscaling "{name}" not found', "NotFound")
+    return status
+
+
+async def hpa_objects(request: web.Request) -> web.Response:
+    orch = request.app[ORCH]
+    ns = orch.topology.namespace
+    items = [to_object(h.spec, ns, h.as_json()) for h in orch.hpas.values()] \
+        if request.match_info["ns"] == ns else []
+    return web.json_response({"kind": "HorizontalPodAutoscalerList", "apiVersion": "autoscaling/v2",
+                              "items": items})
+
+
+async def get_hpa_object(request: web.Request) -> web.Response:
+    found = _hpa_or_error(request)
+    if isinstance(found, web.Response):
+        return found
+    return web.json_response(to_object(found.spec, request.app[ORCH].topology.namespace, found.as_json()))
+
+
+async def replace_hpa_object(request: web.Request) -> web.Response:
+    """PUT an autoscaling/v2 object: the controller applies it from its next sync."""
+    found = _hpa_or_error(request)
+    if isinstance(found, web.Response):
+        return found
+    try:
+        spec = from_object(await request.json(), found.spec)
+    except ValueError as exc:  # HPAObjectError, or a body that is not JSON
+        return status_response(422, str(exc), "Invalid")
+    found.replace_spec(spec)
+    return web.json_response(to_object(spec, request.app[ORCH].topology.namespace, found.as_json()))
+
+
 async def regions(request: web.Request) -> web.Response:
     orch = request.app[ORCH]
     return web.json_response({"regions": [
@@ -151,6 +196,9 @@ def build_admin_app(orch: Orchestrator, info: dict[str, Any] | None = None) -> w
         web.post("/deployments/{name}/scale", scale),
         web.get("/deployments", deployments),
         web.get("/hpas", hpas),
+        web.get(_HPAS, hpa_objects),
+        web.get(_HPAS + "/{name}", get_hpa_object),
+        web.put(_HPAS + "/{name}", replace_hpa_object),
         web.get("/regions", regions),
         web.get("/services", services),
         web.get("/metrics", metrics),

@@ -32,18 +32,20 @@ _STARTUP_PROBE_INTERVAL = 0.1  # pods not yet ready are probed often so they joi
 class HPAStatus:
     def __init__(self, spec: HPA, current: int) -> None:
         self.spec = spec
-        self.controller = HPAController(
-            min_replicas=spec.min_replicas,
-            max_replicas=spec.max_replicas,
-            target=spec.target_average_value,
-            tolerance=spec.tolerance,
-            scale_up_window=spec.behavior.scale_up.stabilization_window,
-            scale_down_window=spec.behavior.scale_down.stabilization_window,
-        )
+        self.controller = _controller(spec)
         self.current_replicas = current
         self.desired_replicas = current
         self.current_average: float | None = None
         self.last_scale_time: float | None = None
+
+    def replace_spec(self, spec: HPA) -> None:
+        """A new spec (an HPA object replaced through the admin API); the
+        controller keeps its recommendation history, as kube-controller-manager
+        keeps it per HPA across spec updates."""
+        history = self.controller.history
+        self.spec = spec
+        self.controller = _controller(spec)
+        self.controller.history = history
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -58,6 +60,19 @@ class HPAStatus:
             "desiredReplicas": self.desired_replicas,
             "lastScaleTime": self.last_scale_time,
         }
+
+
+def _controller(spec: HPA) -> HPAController:
+    return HPAController(
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        target=spec.target_average_value,
+        tolerance=spec.tolerance,
+        scale_up_window=spec.behavior.scale_up.stabilization_window,
+        scale_down_window=spec.behavior.scale_down.stabilization_window,
+        scale_up_disabled=spec.behavior.scale_up.select_policy == "Disabled",
+        scale_down_disabled=spec.behavior.scale_down.select_policy == "Disabled",
+    )
 
 
 class Orchestrator:

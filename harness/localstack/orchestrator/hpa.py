@@ -11,7 +11,8 @@ Follows `pkg/controller/podautoscaler/replica_calculator.go` and
 - recommendations are stabilized: scale-down uses the highest recommendation
   of the scale-down window, scale-up the lowest of the scale-up window;
 - the result is clamped to [minReplicas, maxReplicas] and scale-up is limited
-  by the default policies (4 pods or 100% per period, whichever allows more).
+  by the default policies (4 pods or 100% per period, whichever allows more);
+- `selectPolicy: Disabled` turns a direction off.
 """
 
 from __future__ import annotations
@@ -110,18 +111,24 @@ class HPAController:
     tolerance: float = 0.1
     scale_up_window: float = 0.0
     scale_down_window: float = 300.0
-    _history: deque[tuple[float, int]] = field(default_factory=deque)
+    # selectPolicy: Disabled for a direction: the HPA never moves that way
+    scale_up_disabled: bool = False
+    scale_down_disabled: bool = False
+    history: deque[tuple[float, int]] = field(default_factory=deque)
 
     def decide(self, now: float, current_replicas: int, pods: Sequence[PodMetric]) -> int:
         """The replica count to set now."""
         raw = calculate_replicas(current_replicas, pods, self.target, self.tolerance)
         raw = max(self.min_replicas, min(self.max_replicas, raw))
         keep = max(self.scale_up_window, self.scale_down_window)
-        while self._history and now - self._history[0][0] > keep:
-            self._history.popleft()
-        stabilized = stabilize(self._history, now, raw, current_replicas,
+        while self.history and now - self.history[0][0] > keep:
+            self.history.popleft()
+        stabilized = stabilize(self.history, now, raw, current_replicas,
                                self.scale_up_window, self.scale_down_window)
-        self._history.append((now, raw))
+        self.history.append((now, raw))
+        if (stabilized > current_replicas and self.scale_up_disabled) or (
+                stabilized < current_replicas and self.scale_down_disabled):
+            stabilized = current_replicas
         if stabilized > current_replicas:
             stabilized = clamp_scale_up(current_replicas, stabilized)
         return max(self.min_replicas, min(self.max_replicas, stabilized))

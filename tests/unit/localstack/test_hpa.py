@@ -88,3 +88,13 @@ def test_controller_clamps_and_stabilizes_over_time() -> None:
 def test_target_must_be_positive(target: float) -> None:
     with pytest.raises(ValueError):
         calculate_replicas(1, ready(1), target=target)
+
+
+def test_select_policy_disabled_turns_a_direction_off() -> None:
+    busy = [PodMetric(True, 20.0), PodMetric(True, 20.0)]
+    idle = [PodMetric(True, 0.0)] * 4
+    no_up = HPAController(min_replicas=2, max_replicas=4, target=5, scale_up_disabled=True)
+    assert no_up.decide(0.0, 2, busy) == 2
+    no_down = HPAController(min_replicas=2, max_replicas=4, target=5, scale_down_window=0, scale_down_disabled=True)
+    assert no_down.decide(0.0, 4, idle) == 4
+    assert no_down.decide(1.0, 2, busy) == 4  # the other direction still acts
