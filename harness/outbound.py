@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = ["OutboundSettings", "OutboundError", "ProxyAddress", "check_base_url", "parse_header", "proxy_for", "ssl_context",
-           "gevent_client_options", "httpx_options", "requests_session", "redact",
+           "gevent_client_options", "httpx_options", "aiohttp_options", "requests_session", "redact",
            "ENV_CA_BUNDLE", "ENV_INSECURE", "ENV_CLIENT_CERT", "ENV_CLIENT_KEY", "ENV_API_KEY_ENV", "ENV_HEADERS",
            "DEFAULT_API_KEY_ENV"]
 
@@ -288,6 +288,22 @@ def httpx_options(settings: OutboundSettings, url: str, env: Mapping[str, str] |
             proxy_url = proxy_url.replace("://", f"://{proxy.user}:{proxy.password or ''}@", 1)
     # proxies decided here, not by httpx's own reading of the environment
     return {"verify": _shared_context(settings), "proxy": proxy_url, "trust_env": False}
+
+
+def aiohttp_options(settings: OutboundSettings, url: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for an aiohttp request to `url` (`session.post(url, **opts)`):
+    the TLS context for https, and the proxy with its credentials (sent on CONNECT)."""
+    import aiohttp
+
+    opts: dict[str, Any] = {}
+    if urlsplit(url).scheme.lower() == "https":
+        opts["ssl"] = _shared_context(settings)
+    proxy = proxy_for(url, env)
+    if proxy is not None:
+        opts["proxy"] = proxy.url
+        if proxy.user is not None:
+            opts["proxy_headers"] = {"Proxy-Authorization": aiohttp.encode_basic_auth(proxy.user, proxy.password or "")}
+    return opts
 
 
 def requests_session(settings: OutboundSettings, url: str, env: Mapping[str, str] | None = None) -> requests.Session:

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.load.gateway import prepare_target, with_outbound_options
+from harness.outbound import OutboundSettings
 from harness.report.figures import figure_text, headline, ordered
 from harness.report.live import LiveView
 
@@ -36,6 +38,7 @@ def _list(console: Console) -> None:
     console.print(table)
 
 
+@with_outbound_options
 def certify_command(
     target: str = typer.Option("local", "--target", help="local (the embedded stack) or kube"),
     profile: str = typer.Option("smoke", "--profile", help="smoke (minutes) or full (everything)"),
@@ -50,6 +53,7 @@ def certify_command(
     gateway: str = typer.Option(None, "--gateway", help="ingress gateway URL (--target kube)"),
     prometheus: str = typer.Option(None, "--prometheus", help="Prometheus URL (--target kube)"),
     list_only: bool = typer.Option(False, "--list", help="print the requirement catalogue and exit"),
+    outbound: OutboundSettings = OutboundSettings(),
 ) -> None:
     """Certify a mesh: every requirement of the profile, with verdicts and evidence."""
     from harness.certify.session import CertifyOptions, certify
@@ -59,6 +63,14 @@ def certify_command(
     if list_only:
         _list(console)
         return
+    if gateway:
+        # an https gateway's CA, client certificate, token, headers and proxy: checked
+        # with one request before anything runs, then used by every probe and load
+        gateway = prepare_target(gateway, outbound, console, url_option="--gateway")
+    else:
+        import os
+
+        os.environ.update(outbound.to_env())
     opts = CertifyOptions(target=target, profile=profile, istio=list(istio or []), slo=slo,  # type: ignore[arg-type]
                           requirements=list(requirement or []), stack_name=stack_name, reports_dir=reports,
                           duration_scale=duration_scale, kube_context=kube_context, namespace=namespace,

@@ -65,10 +65,11 @@ def outbound_settings(ca_bundle: Path | None = None, insecure: bool = False, cli
 with_outbound_options = options_as_one_value("outbound", _OPTIONS, outbound_settings)
 
 
-def prepare_target(host: str, settings: OutboundSettings, out: Console) -> str:
+def prepare_target(host: str, settings: OutboundSettings, out: Console, url_option: str = "--host") -> str:
     """Check the URL and the TLS/proxy settings against the gateway before any
     load starts (one GET /v1/models), print what is in force, and hand the
-    settings to the Locust process through the environment."""
+    settings to the Locust process through the environment. `url_option` is
+    the command's flag for the URL, named in errors about it."""
     from harness.preflight import preflight
 
     try:
@@ -78,6 +79,8 @@ def prepare_target(host: str, settings: OutboundSettings, out: Console) -> str:
             out.print(line)
         preflight(url, settings)
     except OutboundError as exc:
+        if exc.option == "--host":
+            exc.option = url_option
         raise _config_error(exc) from None
     os.environ.update(settings.to_env())
     return url

@@ -58,6 +58,19 @@ def test_kube_without_gateway_and_bad_numbers(tmp_path: Path) -> None:
     assert_refused(certify(tmp_path, "--profile", "nightly"), tmp_path, "unknown profile 'nightly'")
 
 
+def test_kube_gateway_unreachable_or_bad_tls_files(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gateway = f"https://127.0.0.1:{port}"
+    assert_refused(certify(tmp_path, "--target", "kube", "--gateway", gateway), tmp_path,
+                   "--gateway", "cannot connect")
+    assert_refused(certify(tmp_path, "--target", "kube", "--gateway", gateway, "--ca-bundle",
+                           str(tmp_path / "missing.pem")), tmp_path, "--ca-bundle", "missing.pem")
+
+
 def test_list_names_every_requirement_and_its_broken_mesh(tmp_path: Path) -> None:
     result = certify(tmp_path, "--list")
     assert result.returncode == 0, result.stderr

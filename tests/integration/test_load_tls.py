@@ -397,3 +397,31 @@ def test_prometheus_queries_use_the_same_tls_settings(pki: PKI, ca_file: str, mo
             PromClient(url).instant("up")
         monkeypatch.setenv("HARNESS_CA_BUNDLE", ca_file)
         assert PromClient(url).instant("up") == [({"job": "gw"}, 1.0)]
+
+
+def test_certify_probes_use_the_same_tls_token_headers_and_proxy(pki: PKI, ca_file: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # `harness certify --gateway https://...` hands its options to the probe
+    # sender through the HARNESS_* environment, as `harness load` does
+    from harness.certify.traffic import Probe, send
+
+    for k in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("OPENAI_API_KEY", TOKEN)
+    monkeypatch.setenv("HARNESS_HEADERS", "x-tenant: green")
+    probes = [Probe(stream=True)] * 3
+    with gateway(pki) as (url, seen), connect_proxy(f"corp:{PROXY_PASSWORD}") as (proxy, tunnels):
+        untrusted = send(url, probes, concurrency=3)
+        monkeypatch.setenv("HARNESS_CA_BUNDLE", ca_file)
+        trusted = send(url, probes, concurrency=3)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.replace("://", f"://corp:{PROXY_PASSWORD}@"))
+        proxied = send(url, probes, concurrency=3)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-91c3")
+        refused = send(url, probes[:1], concurrency=1)
+    assert not untrusted["ok"].any() and untrusted["error"].str.contains("certificate", case=False).all()
+    assert trusted["ok"].all() and proxied["ok"].all(), (trusted["error"].tolist(), proxied["error"].tolist())
+    assert (trusted["tls"] == "verified").all()
+    assert tunnels == [url.removeprefix("https://")] * 4  # every proxied probe tunnelled, with the credentials
+    assert seen.auth == [f"Bearer {TOKEN}"] * 6 + ["Bearer sk-wrong-91c3"] and seen.tenant == ["green"] * 7
+    # the careless gateway echoes the rejected key: the record keeps the error, not the key
+    assert refused["status"].tolist() == [401] and "sk-wrong-91c3" not in str(refused.to_dict("records"))
