@@ -93,6 +93,31 @@ class RunContext:
                 return value
         return t.value
 
+    def slo_promql(self, name: str, start: float, end: float) -> tuple[str | None, float | None]:
+        """(query, value): the threshold `name`'s SLO figure computed by the
+        PromQL the SLO spec gives for it, over [start, end] (`$window` is the
+        window, evaluated at its end, after a scrape that follows it). No
+        query: (None, None); no answer or no data: (query, None)."""
+        from harness.certify.slo import promql_for_window
+        from harness.observe.prometheus import PromError
+
+        t = self.requirement.thresholds[name]
+        objective_name, _, figure = (t.slo or "").partition(".")
+        objective = self.slo.objective(objective_name) if t.slo else None
+        query = objective.query(figure) if objective else None
+        if query is None:
+            return None, None
+        query = promql_for_window(query, end - start)
+        if self.prom is None:
+            return query, None
+        try:
+            self.prom.wait_for_scrape_after(end)
+            result = self.prom.instant(query, end + 1.0)
+        except PromError:
+            return query, None
+        value = result[0][1] if result else None
+        return query, None if value is None or value != value else value
+
     def timeout(self, name: str) -> float:
         return self.requirement.timeouts[name] * self.duration_scale
 

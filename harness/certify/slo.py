@@ -4,7 +4,10 @@ per route / model / tier, the figures a certification holds the mesh to.
 Units are part of the value so a threshold cannot be misread: durations carry
 their unit (`800ms`, `15s`; a bare number is refused), shares are ratios in
 [0, 1] or percentages (`99.5%`). A PromQL given for a figure computes the
-same figure from Prometheus, the same query on both targets.
+same figure from Prometheus, the same query on both targets. Write its range
+as `[$window]`: it becomes the check's own window (whole seconds), and the
+query is evaluated at the window's end, so traffic from before the check
+(another requirement's, a fault's) never enters the figure.
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from harness.diagnostics import ConfigError, Diagnostic, from_validation_error
 from harness.durations import parse_duration
 from harness.yamlsource import load_documents
 
-__all__ = ["SloSpec", "Objective", "load_slo", "DEFAULT_SLO", "SLO_KIND", "FIGURES"]
+__all__ = ["SloSpec", "Objective", "load_slo", "promql_for_window", "DEFAULT_SLO", "SLO_KIND", "FIGURES",
+           "WINDOW_VARIABLE"]
+
+WINDOW_VARIABLE = "$window"
+
+
+def promql_for_window(query: str, window_s: float) -> str:
+    """`query` with each `$window` replaced by the window in whole seconds (at least 1)."""
+    if not window_s > 0:
+        raise ValueError(f"window_s must be positive, got {window_s!r}")
+    return query.replace(WINDOW_VARIABLE, f"{max(1, round(window_s))}s")
 
 SLO_KIND = "ServiceLevelObjectives"
 DEFAULT_SLO = Path(__file__).resolve().parents[2] / "reference-stack" / "slo" / "reference.yaml"
@@ -86,6 +99,11 @@ class Objective(_Strict):
     def figure(self, name: str) -> float | None:
         value = getattr(self, name)
         return None if value is None else float(value)
+
+    def query(self, name: str) -> str | None:
+        """The PromQL given for figure `name` (snake_case, e.g. ttft_p95), if any."""
+        wanted = to_camel(name).replace("E2e", "e2e")
+        return next((q for key, q in self.promql.items() if key == wanted), None)
 
 
 class _Metadata(_Strict):

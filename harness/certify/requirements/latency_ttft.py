@@ -41,12 +41,16 @@ def run(ctx: RunContext) -> list[Check]:
                            ctx.threshold("ttft_p95"), "s", samples=len(answered), min_samples=MIN_REQUESTS,
                            evidence=(csv,))
 
+    query, mesh_availability = ctx.slo_promql("availability", start, end)
     checks = [
         Check.judge(rid, "availability", float(records["ok"].mean()), ">=", ctx.threshold("availability"), "",
                     samples=len(records), min_samples=MIN_REQUESTS, evidence=(csv,)),
         ctx.judge_latency(ttft_p95(ok), start, end,
                           rejudge=lambda stalls: ttft_p95(ok[stalls.clear(ok["t"], ok["t"] + ok["e2e_s"])])),
     ]
+    if query is not None:  # the same figure from the mesh's telemetry, as the SLO spec writes it
+        checks.append(Check.judge(rid, "availability (the SLO's PromQL)", mesh_availability, ">=",
+                                  ctx.threshold("availability"), "", evidence=(csv,)))
     return checks
 
 

@@ -45,3 +45,13 @@ def test_harness_validate_checks_slo_files(tmp_path: Path) -> None:
     [d] = [d for d in validate_path(tmp_path).diagnostics if d.severity == "error"]
     assert "e2eP95" in str(d) and "has no unit" in str(d)
     assert not [d for d in validate_path(DEFAULT_SLO).diagnostics if d.severity == "error"]
+
+
+def test_promql_window_is_the_checks_own() -> None:
+    from harness.certify.slo import promql_for_window
+
+    query = load_slo().objective("chat").query("availability")  # type: ignore[union-attr]
+    assert query is not None and "[$window]" in query
+    assert "[22s]" in promql_for_window(query, 22.4) and "$window" not in promql_for_window(query, 22.4)
+    assert "[1s]" in promql_for_window(query, 0.2)
+    assert load_slo().objective("chat").query("ttft_p95") is None  # type: ignore[union-attr]
