@@ -40,16 +40,16 @@ from harness.localstack.looplag import LAG_METRIC, WINDOW_S
 __all__ = ["LAG_BOUND_S", "MAX_STALLED_SHARE", "Stalls", "lag_query", "stack_lag_verdict", "stalls_query"]
 
 LAG_BOUND_S = 0.050
-# Stalls (each widened to about 4 s) over at most half the window: the stack
+# Stalls (each widened to about 3 s) over at most half the window: the stack
 # kept up for most of it and hiccuped. Beyond, it was short of capacity, and
 # queueing spreads a short stack's latency to every request.
 MAX_STALLED_SHARE = 0.5
 STALLS_STEP_S = 1.0
-# A point of `stalls_query` at t covers gauge samples scraped in (t - 2 s, t],
-# each the largest lag of the second before it: a stall it shows began no
-# earlier than t - 3 s - lag. Work queued behind it drains within the next
-# second on a stack that keeps up.
-_STALL_BEFORE_S = 2.0 + WINDOW_S
+# A point of `stalls_query` at t covers the gauge samples scraped in
+# (t - 1 s, t] (one per second), each the largest lag of the second before it:
+# a stall it shows began no earlier than t - 2 s - lag. Work queued behind it
+# drains within the next second on a stack that keeps up.
+_STALL_BEFORE_S = STALLS_STEP_S + WINDOW_S
 _DRAIN_AFTER_S = 1.0
 
 
@@ -81,8 +81,9 @@ def lag_query(window_s: float) -> str:
 
 def stalls_query() -> str:
     """PromQL for a range query at a 1 s step: the largest event-loop lag any
-    local-stack process reported in the 2 s up to each point."""
-    return f"max(max_over_time({LAG_METRIC}[2s]))"
+    local-stack process reported in the second up to each point (every
+    scrape of the 1 s scrape interval is seen once)."""
+    return f"max(max_over_time({LAG_METRIC}[1s]))"
 
 
 @dataclass(frozen=True)

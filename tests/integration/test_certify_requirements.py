@@ -5,7 +5,9 @@ through the mesh's admin API."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,10 +22,10 @@ from harness.verdict import Verdict
 
 pytestmark = pytest.mark.integration
 
-# resilience requirements run a fault under load for tens of seconds each, and
-# full-only ones wait out mesh timers: slow
+# resilience requirements run a fault under load for tens of seconds each,
+# full-only ones wait out mesh timers, autoscaling ones the HPA's windows: slow
 CATALOGUE = [pytest.param(r, id=r.id, marks=[pytest.mark.slow] if r.kind == "resilience" or "smoke" not in r.profiles
-                          else []) for r in discover()]
+                          or r.feature == "autoscaling" else []) for r in discover()]
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +51,28 @@ def test_passes_on_the_reference_mesh_and_fails_on_its_broken_config(
     # restored: the promise holds again on the same stack
     again = run_requirement(requirement, context_for(requirement, tmp_path / "again", session, slo))
     assert again.verdict is Verdict.PASS, again.reason
+
+
+@pytest.mark.slow
+def test_the_slo_promql_agrees_with_the_records_and_fails_with_them(session: TargetSession, tmp_path: Path) -> None:
+    """latency.ttft-slo judges availability twice: from the client's records
+    and from the mesh's telemetry by the SLO's PromQL. With a 20 % abort on
+    the catch-all both fail, and they agree within a few points."""
+    from harness.certify.requirement import BrokenMesh
+
+    requirement = next(r for r in discover() if r.id == "latency.ttft-slo")
+
+    def aborting(vs: dict[str, Any]) -> dict[str, Any]:
+        for rule in vs["spec"]["http"]:
+            if rule.get("name") == "default-canary":
+                rule["fault"] = {"abort": {"httpStatus": 503, "percentage": {"value": 20.0}}}
+        return vs
+
+    aborted = replace(requirement, broken=BrokenMesh("20 % aborted", "VirtualService", "llm-chat", aborting))
+    with broken_mesh(session.target, aborted):
+        result = run_requirement(requirement, context_for(requirement, tmp_path, session, load_slo()))
+    checks = {c.name: c for c in result.checks}
+    records, mesh = checks["availability"], checks["availability (the SLO's PromQL)"]
+    assert records.verdict is Verdict.FAIL and mesh.verdict is Verdict.FAIL, (records.reason, mesh.reason)
+    assert isinstance(records.observed, float) and isinstance(mesh.observed, float)
+    assert 0.65 < records.observed < 0.95 and abs(records.observed - mesh.observed) < 0.05, (records, mesh)

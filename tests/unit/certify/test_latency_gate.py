@@ -123,7 +123,7 @@ def test_stalls_merge_and_cover() -> None:
     stalls = Stalls.from_points([(10.0, 0.06), (11.0, 0.07), (30.0, 0.01), (40.0, float("nan"))])
     assert len(stalls.intervals) == 1 and stalls.max_lag_s == 0.07
     lo, hi = stalls.intervals[0]
-    assert lo < 10.0 - 3.0 and hi >= 12.0
+    assert lo < 10.0 - 2.0 and hi >= 12.0
     assert 0 < stalls.share(0.0, 100.0) < 0.1
     assert stalls.clear([0.0, 9.0, 20.0], [1.0, 9.5, 21.0]).tolist() == [True, False, True]
     assert Stalls.from_points([]).share(0.0, 10.0) == 0.0
