@@ -127,3 +127,26 @@ def test_stalls_merge_and_cover() -> None:
     assert 0 < stalls.share(0.0, 100.0) < 0.1
     assert stalls.clear([0.0, 9.0, 20.0], [1.0, 9.5, 21.0]).tolist() == [True, False, True]
     assert Stalls.from_points([]).share(0.0, 10.0) == 0.0
+
+
+class FakeProm:
+    def __init__(self, answer: list[tuple[dict[str, str], float]]) -> None:
+        self.answer, self.queries = answer, []  # type: ignore[var-annotated]
+
+    def wait_for_scrape_after(self, t: float) -> None:
+        return None
+
+    def instant(self, query: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        self.queries.append((query, at))
+        return self.answer
+
+
+def test_slo_promql_runs_the_specs_query_over_the_checks_window() -> None:
+    ctx = context(0.0)
+    ctx.prom = FakeProm([({}, 0.97)])  # type: ignore[assignment]
+    query, value = ctx.slo_promql("availability", 100.0, 123.0)
+    assert value == 0.97 and query is not None and "[23s]" in query
+    assert ctx.prom.queries == [(query, 124.0)]  # type: ignore[attr-defined]
+    ctx.prom = FakeProm([({}, float("nan"))])  # type: ignore[assignment]
+    assert ctx.slo_promql("availability", 100.0, 123.0)[1] is None  # no traffic: no figure, never a pass
+    assert ctx.slo_promql("ttft_p95", 100.0, 123.0) == (None, None)  # the spec gives no query for it
