@@ -60,10 +60,7 @@ class ScaleRun:
     hpa: HpaFigures
     records: pd.DataFrame
     samples: pd.DataFrame  # harness.analysis.autoscaling.SAMPLE_COLUMNS
-    load_start: float
-    load_end: float
     ready_before: int
-    settled: bool  # back at minReplicas with the ready pods it started with
     evidence: tuple[str, ...]
 
     @property
@@ -113,7 +110,6 @@ def queue_load(ctx: RunContext) -> ScaleRun:
                                                           timeout_s=ctx.timeout("client"), stop=stop)),
                             name="hpa-load", daemon=True)
     samples: list[dict[str, float]] = []
-    load_start = time.time()
     load.start()
     try:
         deadline = time.monotonic() + ctx.timeout("scale_up")
@@ -126,7 +122,6 @@ def queue_load(ctx: RunContext) -> ScaleRun:
     finally:
         stop.set()
         load.join(ctx.timeout("client") + 10.0)
-    load_end = time.time()
     deadline = time.monotonic() + hpa.scale_down_window_s + ctx.timeout("settle")
     settled = False
     while time.monotonic() < deadline:
@@ -142,4 +137,4 @@ def queue_load(ctx: RunContext) -> ScaleRun:
     evidence = (ctx.evidence.records("records", records), ctx.evidence.records("hpa-samples", frame))
     ctx.mark("queue above target", first_time(frame, above_target(frame, hpa.target)))
     ctx.mark("scaled up", first_time(frame, frame["desired"] > hpa.min_replicas))
-    return ScaleRun(hpa, records, frame, load_start, load_end, ready_before, settled, evidence)
+    return ScaleRun(hpa, records, frame, ready_before, evidence)

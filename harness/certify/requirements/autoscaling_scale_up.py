@@ -44,13 +44,13 @@ def run(ctx: RunContext) -> list[Check]:
                      ctx.threshold("scale_up"), "s", evidence=evidence)
     wanted = int(samples["desired"].max())
     ready_at = first_time(samples, samples["ready"] >= scale.ready_before + wanted - hpa.min_replicas, after=scaled)
-    ready = Check.judge(rid, f"time until the {wanted - hpa.min_replicas} added pod(s) are ready",
-                        None if ready_at is None else ready_at - scaled, "<=", ctx.threshold("ready"), "s",
-                        evidence=evidence)
+    name = f"time until the {wanted - hpa.min_replicas} added pod(s) are ready"
     if ready_at is None:
-        ready = Check(rid, ready.name, Verdict.FAIL, None, ctx.threshold("ready"), "s",
+        ready = Check(rid, name, Verdict.FAIL, None, ctx.threshold("ready"), "s",
                       f"the HPA asked for {wanted} replicas; the added pods were not all ready within the run",
                       evidence)
+    else:
+        ready = Check.judge(rid, name, ready_at - scaled, "<=", ctx.threshold("ready"), "s", evidence=evidence)
     return [served, up, ready]
 
 
