@@ -83,8 +83,11 @@ def requirement_params(kind: str) -> list[Any]:
     for r in discover():
         if r.kind != kind:
             continue
-        # full-only requirements wait out mesh timers or long faults
-        marks = [getattr(pytest.mark, kind)] + ([pytest.mark.smoke] if "smoke" in r.profiles else [pytest.mark.slow])
+        # full-only requirements wait out mesh timers or long faults, and
+        # autoscaling ones hold load through the HPA's windows: slow
+        marks = [getattr(pytest.mark, kind)] + ([pytest.mark.smoke] if "smoke" in r.profiles else [])
+        if "smoke" not in r.profiles or r.feature == "autoscaling":
+            marks.append(pytest.mark.slow)
         params.append(pytest.param(r, id=r.id, marks=marks))
     return params
 

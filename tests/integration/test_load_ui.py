@@ -79,6 +79,7 @@ def _locust_window(records: Path, now: float) -> list[float]:
     return [e2e for t, e2e in done if last - 12 <= int(t) < last - 2]
 
 
+@pytest.mark.slow  # a minute of load read twice through the browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by scripts/setup.sh")
 def test_headline_numbers_count_requests_and_the_llm_tab_charts_them(ui: UI) -> None:
     from playwright.sync_api import Response, expect, sync_playwright
