@@ -77,3 +77,49 @@ def test_the_slo_promql_agrees_with_the_records_and_fails_with_them(session: Tar
     assert records.verdict is Verdict.FAIL and mesh.verdict is Verdict.FAIL, (records.reason, mesh.reason)
     assert isinstance(records.observed, float) and isinstance(mesh.observed, float)
     assert 0.65 < records.observed < 0.95 and abs(records.observed - mesh.observed) < 0.05, (records, mesh)
+
+
+@pytest.mark.slow
+def test_a_brief_stall_of_the_stack_does_not_hide_a_slow_mesh(session: TargetSession, tmp_path: Path) -> None:
+    """What a loaded 2-core machine does to the stack now and then, on cue:
+    every catch-all engine is stopped (SIGSTOP) for 0.4 s in the middle of
+    the load, and their loop-lag gauges show it. On a mesh that delays every
+    request 1.5 s the TTFT failure stands, judged on the requests clear of
+    the stall, instead of being demoted to inconclusive by the hiccup."""
+    import os
+    import signal
+    import threading
+
+    import httpx
+
+    from harness.targets.local import LocalTarget
+
+    requirement = next(r for r in discover() if r.id == "latency.ttft-slo")
+    assert isinstance(session.target, LocalTarget)
+    pods = httpx.get(f"{session.target.admin}/pods", params={"selector": "app=llm-chat"}, timeout=10).json()["pods"]
+    pids = [p["pid"] for p in pods if p["pid"] is not None and p["labels"].get("version") in ("v1", "v2")]
+    assert pids, pods
+    done = threading.Event()
+
+    def stall() -> None:
+        if done.wait(8.0):  # the requirement ended first: no stall
+            return
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            done.wait(0.4)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+    staller = threading.Thread(target=stall, daemon=True)
+    with broken_mesh(session.target, requirement) as fault:
+        staller.start()
+        try:
+            bad = run_requirement(requirement, context_for(requirement, tmp_path, session, load_slo(), fault=fault))
+        finally:
+            done.set()
+            staller.join(5)
+    ttft = next(c for c in bad.checks if c.name == "ttft p95")
+    assert ttft.verdict is Verdict.FAIL, ttft.reason
+    assert "clear of the local stack's" in ttft.reason, ttft.reason
