@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 __all__ = ["RequestRecord", "RecordBuilder", "ErrorKind", "parse_attribution", "records_frame", "RECORD_COLUMNS"]
 
 
@@ -63,7 +65,8 @@ class RequestRecord:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), separators=(",", ":"))
+        # orjson: one record per request on the load generator, a quarter of json's cost
+        return orjson.dumps(self).decode()
 
 
 RECORD_COLUMNS = list(RequestRecord.__dataclass_fields__)
@@ -119,7 +122,7 @@ class RecordBuilder:
             self._done = True
             return
         try:
-            obj = json.loads(data)
+            obj = orjson.loads(data)  # one per token on the load generator
         except ValueError:
             self.fail(ErrorKind.MALFORMED, f"event is not JSON: {data[:80]!r}")
             return

@@ -19,13 +19,13 @@ arrives (`readline`) and each event is timestamped when its end is in.
 from __future__ import annotations
 
 import itertools
-import json
 import ssl
 import time
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
+import orjson
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
@@ -161,7 +161,7 @@ class LLMUser(FastHttpUser):
                             user_id=traits.user_id, latency_origin="intended" if intended is not None else "send",
                             tls=self._tls)
         path = self._prefix + ("/v1/chat/completions" if self.api == "chat" else "/v1/completions")
-        payload = json.dumps(body).encode()
+        payload = orjson.dumps(body)
         headers = {**self._headers, **self.extra_headers, **traits.headers}
         sent = _now()
         origin = intended if intended is not None else sent
