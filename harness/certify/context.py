@@ -182,12 +182,21 @@ class RunContext:
             return check
         if check.verdict is Verdict.INCONCLUSIVE:
             return check.inconclusive(f"{why} ({check.reason})")
-        stalls = self.stack_stalls(start, end) if rejudge is not None and lag is not None else None
-        if rejudge is not None and stalls is not None and stalls.share(start, end) <= MAX_STALLED_SHARE:
-            again = rejudge(stalls)
-            if again.verdict is Verdict.FAIL:
-                return replace(again, reason=(
-                    f"{again.reason}, judged on the requests clear of the local stack's "
-                    f"{len(stalls.intervals)} brief stall(s) (lag up to {stalls.max_lag_s * 1000:.0f} ms, "
-                    f"{stalls.share(start, end):.0%} of the window)"))
-        return check.inconclusive(why)
+        if rejudge is None or lag is None:
+            return check.inconclusive(why)
+        # the reason says why the re-judge did not apply: each cause wants a different fix
+        stalls = self.stack_stalls(start, end)
+        if stalls is None:
+            return check.inconclusive(f"{why}; the stalls could not be located in time to judge without them")
+        share = stalls.share(start, end)
+        if share > MAX_STALLED_SHARE:
+            return check.inconclusive(f"{why}; the stalls covered {share:.0%} of the window (more than "
+                                      f"{MAX_STALLED_SHARE:.0%}: an overload, not a hiccup)")
+        again = rejudge(stalls)
+        if again.verdict is Verdict.FAIL:
+            return replace(again, reason=(
+                f"{again.reason}, judged on the requests clear of the local stack's "
+                f"{len(stalls.intervals)} brief stall(s) (lag up to {stalls.max_lag_s * 1000:.0f} ms, "
+                f"{share:.0%} of the window)"))
+        return check.inconclusive(f"{why}; on the requests clear of the stalls ({share:.0%} of the window) "
+                                  f"the check reads {again.verdict.value}: {again.reason}")

@@ -109,12 +109,14 @@ def test_failures_inside_the_stall_are_the_doubles() -> None:
     slow = [i for i in range(100) if 44 <= i <= 51]
     judged = judge(requests(slow), stalled_context(0.3, [(50.0, 0.3)]))
     assert judged.verdict is Verdict.INCONCLUSIVE and "event-loop lag" in judged.reason
+    assert "on the requests clear of the stalls" in judged.reason and "reads pass" in judged.reason
 
 
 def test_a_stack_stalled_most_of_the_window_stays_inconclusive() -> None:
     points = [(float(t), 0.08) for t in range(0, 101, 2)]
     judged = judge(requests(list(range(100))), stalled_context(0.08, points))
     assert judged.verdict is Verdict.INCONCLUSIVE and "event-loop lag" in judged.reason
+    assert "an overload, not a hiccup" in judged.reason
 
 
 def test_stalls_merge_and_cover() -> None:
