@@ -74,6 +74,12 @@ def _options(config: pytest.Config) -> CertifyOptions:
         gateway=config.getoption("--gateway"), prometheus=config.getoption("--prometheus"))
 
 
+def slow_to_run(requirement: Requirement) -> bool:
+    """Marked `slow`: full-only requirements wait out mesh timers or long
+    faults, and autoscaling ones hold load through the HPA's windows."""
+    return "smoke" not in requirement.profiles or requirement.feature == "autoscaling"
+
+
 def requirement_params(kind: str) -> list[Any]:
     """The catalogue's requirements of `kind` as pytest params with their
     markers (kind, smoke), for `@pytest.mark.parametrize("requirement", ...)`."""
@@ -83,10 +89,8 @@ def requirement_params(kind: str) -> list[Any]:
     for r in discover():
         if r.kind != kind:
             continue
-        # full-only requirements wait out mesh timers or long faults, and
-        # autoscaling ones hold load through the HPA's windows: slow
         marks = [getattr(pytest.mark, kind)] + ([pytest.mark.smoke] if "smoke" in r.profiles else [])
-        if "smoke" not in r.profiles or r.feature == "autoscaling":
+        if slow_to_run(r):
             marks.append(pytest.mark.slow)
         params.append(pytest.param(r, id=r.id, marks=marks))
     return params

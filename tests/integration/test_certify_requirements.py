@@ -18,15 +18,16 @@ from harness.certify.runner import run_requirement
 from harness.certify.session import TargetSession, context_for, local_session
 from harness.certify.slo import load_slo
 from harness.localstack.testing import running_stack
+from harness.pytest_plugin import slow_to_run
 from harness.verdict import Verdict
 
 pytestmark = pytest.mark.integration
 
-# resilience requirements run a fault under load for tens of seconds each,
-# full-only ones wait out mesh timers, autoscaling ones the HPA's windows, and
-# the TTFT SLO samples a p99 three times over, once under a 1.5 s delay: slow
-CATALOGUE = [pytest.param(r, id=r.id, marks=[pytest.mark.slow] if r.kind == "resilience" or "smoke" not in r.profiles
-                          or r.feature == "autoscaling" or r.id == "latency.ttft-slo" else []) for r in discover()]
+# beyond the plugin's slow ones: resilience requirements run a fault under
+# load for tens of seconds each (good, broken and restored), and the TTFT SLO
+# samples its p95 three times over, once under a 1.5 s delay
+CATALOGUE = [pytest.param(r, id=r.id, marks=[pytest.mark.slow] if slow_to_run(r) or r.kind == "resilience"
+                          or r.id == "latency.ttft-slo" else []) for r in discover()]
 
 
 @pytest.fixture(scope="module")
@@ -77,4 +78,3 @@ def test_the_slo_promql_agrees_with_the_records_and_fails_with_them(session: Tar
     assert records.verdict is Verdict.FAIL and mesh.verdict is Verdict.FAIL, (records.reason, mesh.reason)
     assert isinstance(records.observed, float) and isinstance(mesh.observed, float)
     assert 0.65 < records.observed < 0.95 and abs(records.observed - mesh.observed) < 0.05, (records, mesh)
-
