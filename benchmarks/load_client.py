@@ -10,7 +10,8 @@ for the run):
 
 1. Capacity: the harness's streaming LLM user and raw Locust FastHttpUser
    posting the same streaming request, each closed loop with no think time,
-   one Locust process each: requests/s, tokens/s, and requests per CPU-second
+   one Locust process each, run twice in the order LLM, raw, raw, LLM (so
+   that drift on a shared machine cancels): requests/s, tokens/s, and requests per CPU-second
    of the Locust process between test start and stop (startup left out: the
    per-request cost, which a shared machine disturbs less than requests/s).
    Budget: LLM users >= 0.9x raw FastHttpUser requests/s.
@@ -94,18 +95,35 @@ def run_measured(run: LoadRun) -> tuple[LoadResult, float]:
     return result, float(text) if text else float("nan")
 
 
+# Interleaved A B B A: a drift of the shared machine during the run (another
+# process waking, a frequency change) weighs on both users alike instead of
+# landing in the ratio.
+CAPACITY_ORDER = ("llm", "raw", "raw", "llm")
+
+
 def capacity(target: Target, seconds: float, users: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for label, profile in (("llm", HERE / "llm_users.py"), ("raw", HERE / "raw_users.py")):
-        result, cpu = run_measured(LoadRun(profile, target.url, duration_s=seconds, users=users, spawn_rate=users,
-                                           extra_args=target.locust_args))
-        stats = result.stats
-        row = stats[stats["Type"] == "POST"].iloc[0]
-        out[f"{label}_rps"] = float(row["Requests/s"])
-        out[f"{label}_failures"] = int(row["Failure Count"])
-        out[f"{label}_per_cpu_s"] = float(row["Request Count"]) / cpu if cpu else float("nan")
+    """Each user class twice, interleaved; a class's figures pool its two runs."""
+    profiles = {"llm": HERE / "llm_users.py", "raw": HERE / "raw_users.py"}
+    pooled = {label: {"requests": 0.0, "seconds": 0.0, "cpu": 0.0, "failures": 0.0, "tokens": 0.0}
+              for label in profiles}
+    for label in CAPACITY_ORDER:
+        result, cpu = run_measured(LoadRun(profiles[label], target.url, duration_s=seconds, users=users,
+                                           spawn_rate=users, extra_args=target.locust_args))
+        row = result.stats[result.stats["Type"] == "POST"].iloc[0]
+        acc = pooled[label]
+        acc["requests"] += float(row["Request Count"])
+        # Locust's Requests/s is the count over the span it saw: pooled as count over summed spans
+        acc["seconds"] += float(row["Request Count"]) / float(row["Requests/s"])
+        acc["cpu"] += cpu
+        acc["failures"] += int(row["Failure Count"])
         if label == "llm":
-            out["llm_tokens_per_s"] = float(result.records["output_tokens"].sum()) / seconds
+            acc["tokens"] += float(result.records["output_tokens"].sum())
+    out: dict[str, float] = {}
+    for label, acc in pooled.items():
+        out[f"{label}_rps"] = acc["requests"] / acc["seconds"]
+        out[f"{label}_failures"] = acc["failures"]
+        out[f"{label}_per_cpu_s"] = acc["requests"] / acc["cpu"] if acc["cpu"] else float("nan")
+    out["llm_tokens_per_s"] = pooled["llm"]["tokens"] / pooled["llm"]["seconds"]
     out["ratio"] = out["llm_rps"] / out["raw_rps"]
     # per CPU-second of the generator: the ratio that holds when other work shares the cores
     out["cpu_ratio"] = out["llm_per_cpu_s"] / out["raw_per_cpu_s"]

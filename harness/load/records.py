@@ -115,39 +115,47 @@ class RecordBuilder:
         self.r.attempts = int(attr["attempts"]) if attr.get("attempts", "").isdigit() else None
 
     # -- streaming body ------------------------------------------------------------
-    def event(self, t: float, data: str) -> None:
-        if self.r.error_kind:
+    def event(self, t: float, data: str | bytes) -> None:
+        """One event's data, as text or as the undecoded bytes of the stream
+        (JSON parses either; the bytes skip a decode per token)."""
+        r = self.r
+        if r.error_kind:
             return
-        if data == "[DONE]":
+        if data == b"[DONE]" or data == "[DONE]":
             self._done = True
             return
         try:
             obj = orjson.loads(data)  # one per token on the load generator
         except ValueError:
-            self.fail(ErrorKind.MALFORMED, f"event is not JSON: {data[:80]!r}")
+            self.fail(ErrorKind.MALFORMED, f"event is not JSON: {_text(data)[:80]!r}")
             return
-        if not isinstance(obj, dict):
-            self.fail(ErrorKind.MALFORMED, f"event is not an object: {data[:80]!r}")
+        if type(obj) is not dict:
+            self.fail(ErrorKind.MALFORMED, f"event is not an object: {_text(data)[:80]!r}")
             return
         if "error" in obj:
             err = obj["error"]
             msg = err.get("message") if isinstance(err, dict) else str(err)
             self.fail(ErrorKind.STREAM_ERROR, str(msg))
             return
-        self.r.served_model = obj.get("model", self.r.served_model)
+        model = obj.get("model")
+        if model is not None:
+            r.served_model = model
         usage = obj.get("usage")
-        if isinstance(usage, dict):
-            self.r.prompt_tokens = usage.get("prompt_tokens", self.r.prompt_tokens)
-            self.r.output_tokens = usage.get("completion_tokens", self.r.output_tokens)
-        for choice in obj.get("choices") or []:
-            delta = choice.get("delta") or {}
-            text = delta.get("content") if "delta" in choice else choice.get("text")
+        if usage and isinstance(usage, dict):
+            r.prompt_tokens = usage.get("prompt_tokens", r.prompt_tokens)
+            r.output_tokens = usage.get("completion_tokens", r.output_tokens)
+        for choice in obj.get("choices") or ():
+            if "delta" in choice:
+                delta = choice["delta"]
+                text = delta.get("content") if delta else None
+            else:
+                text = choice.get("text")
             if text:
-                if self._first is None:
+                last = self._last
+                if last is None:
                     self._first = t
                 else:
-                    assert self._last is not None
-                    self.r.itl_s.append(t - self._last)
+                    r.itl_s.append(t - last)
                 self._last = t
                 self._events += 1
             if choice.get("finish_reason"):
@@ -211,6 +219,10 @@ class RecordBuilder:
         else:
             r.ttft_s, r.itl_s, r.tpot_s = None, [], None
         return r
+
+
+def _text(data: str | bytes) -> str:
+    return data if isinstance(data, str) else bytes(data).decode("utf-8", errors="replace")
 
 
 def now_utc() -> str:

@@ -216,14 +216,18 @@ class LLMUser(FastHttpUser):
                 b.event(t, ev.data)
             if line in (b"\n", b"\r\n"):
                 separator = line + line
-        feed_event = parser.feed_event
+        data_of, feed_event, event = parser.data_of, parser.feed_event, b.event
         while True:
             block = readline(separator)
             if not block:
                 return
             t = _now()
-            for ev in feed_event(block):
-                b.event(t, ev.data)
+            data = data_of(block)  # one data line, as nearly every event is: its bytes as they came
+            if data is not None:
+                event(t, data)
+            else:
+                for ev in feed_event(block):
+                    event(t, ev.data)
 
     def _report(self, rec: RequestRecord) -> None:
         """The request as one Locust request (`POST`, end-to-end time), then its

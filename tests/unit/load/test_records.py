@@ -410,3 +410,20 @@ def test_as_dict_is_what_asdict_gives_and_copies_the_gaps() -> None:
     assert d == asdict(r) and list(d) == list(asdict(r))
     d["itl_s"].append(1.0)
     assert r.itl_s == [0.01, 0.02]
+
+
+# -- events as the stream's bytes (the load generator's fast path) ----------------------------
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray], ids=["bytes", "bytearray"])
+def test_events_as_bytes_give_the_same_record_as_text(kind) -> None:
+    events = vllm_chat_stream([10.2, 10.25, 10.35, 10.4], completion_tokens=4)
+    as_text = run(events, origin=10.0, end=10.5)
+    as_bytes = run([(t, kind(data.encode())) for t, data in events], origin=10.0, end=10.5)
+    assert as_bytes.ok and as_bytes == as_text
+
+
+def test_malformed_bytes_event_names_its_text_not_a_bytes_repr() -> None:
+    r = run([(10.1, b"<html>oops</html>"), (10.2, b"[DONE]")])
+    assert r.error_kind == ErrorKind.MALFORMED
+    assert "'<html>oops</html>'" in r.error and "b'" not in r.error

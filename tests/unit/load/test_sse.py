@@ -232,3 +232,19 @@ def test_feed_event_general_cases_fall_back_to_feed() -> None:
     assert list(p.feed_event(b"data: c\n\n")) == [SSEEvent("c", "message", "7")]  # the last id stays
     assert list(p.feed_event(b": ping\n\n")) == []
     assert list(p.feed_event(b"data: cut")) == [] and p.pending
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_data_of_gives_the_undecoded_data_of_a_single_data_line_event(eol: str) -> None:
+    p = SSEParser()
+    assert p.data_of(f'data: {{"a": "é"}}{eol}{eol}'.encode()) == '{"a": "é"}'.encode()
+    assert p.data_of(bytearray(f"data: [DONE]{eol}{eol}".encode())) == b"[DONE]"
+
+
+def test_data_of_leaves_everything_else_to_feed_event() -> None:
+    p = SSEParser()
+    for block in (b"data: a\ndata: b\n\n", b"event: x\ndata: a\n\n", b": ping\n\n", b"data: cut",
+                  b"data: a\r\n\n", b"data:a\n\n", b"id: 1\n\n"):
+        assert p.data_of(block) is None, block
+    # a parser holding the start of an event never takes the fast path
+    assert p.feed(b"data: half") == [] and p.data_of(b"data: b\n\n") is None

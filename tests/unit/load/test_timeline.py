@@ -108,3 +108,37 @@ def test_llm_tab_table_rows_per_request_name() -> None:
     assert rows["chat stream [Other]"]["tokens_per_s"] == "0"  # 5 tokens / 10 s, rounded
     young = table_rows(finished[:1], started=99.0, now=101.0)[0]
     assert young["tokens_per_s"] == "5"  # 10 tokens over the run's 2 s, not over 10 s
+
+
+def test_stride_keeps_at_most_cap_values_and_shares_no_factor_with_stream_lengths() -> None:
+    from harness.load.timeline import stride
+
+    assert stride(9_000, {9}, cap=10_000) == 1
+    assert stride(90_000, {9}, cap=10_000) == 10  # 9 would take one position of each 9-gap stream
+    assert stride(90_000, {9, 10}, cap=10_000) == 11
+    assert stride(90_000, {10, 4}, cap=10_000) == 9
+    assert stride(0, set(), cap=10_000) == 1
+
+
+def test_a_window_over_the_value_cap_is_thinned_evenly_across_stream_positions(monkeypatch) -> None:
+    from harness.load import timeline
+
+    monkeypatch.setattr(timeline, "MAX_VALUES", 100)
+    tl = Timeline(window_s=10)
+    # 200 streams of 9 gaps, where gap i is i+1 ms: position-biased thinning would move p50 and p99
+    for n in range(200):
+        tl.add(100.0 + n * 0.01, rec(itl=tuple((i + 1) / 1000 for i in range(9)), ttft=(n + 1) / 1000))
+    (point,) = tl.sample(now=103.0)
+    assert point.itl_p50_ms == pytest.approx(5.0) and point.itl_p99_ms == pytest.approx(9.0)
+    assert point.ttft_p50_ms == pytest.approx(100.0, abs=2) and point.requests_per_s == pytest.approx(200 / 4)
+
+
+def test_the_window_edge_moves_by_whole_slots() -> None:
+    from harness.load.timeline import SLOT_S
+
+    tl = Timeline(window_s=10)
+    tl.add(100.0, rec(e2e=0))
+    (inside,) = tl.sample(now=110.0 + SLOT_S / 2)  # the record's slot still overlaps the window
+    assert inside.requests_per_s > 0
+    (outside,) = tl.sample(now=110.0 + 1.5 * SLOT_S)
+    assert outside.requests_per_s == 0
