@@ -8,7 +8,6 @@ Imported by `harness.load.users`, so a plain `locust -f profile.py` has it.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections import deque
@@ -150,16 +149,6 @@ def _on_request(context: dict[str, Any] | None = None, **_: Any) -> None:
         TIMELINE.add(time.time(), record)
 
 
-def _freeze_startup_heap(**_: Any) -> None:
-    """Everything alive when the test starts (Locust, gevent, Flask, the
-    profile's imports: most of the heap) moves out of the collector's reach:
-    a full collection that walks it pauses the event loop for tens of ms,
-    which shows in the TTFT of every request in flight. What the run itself
-    allocates is collected as usual."""
-    gc.collect()
-    gc.freeze()
-
-
 def _on_reset() -> None:
     SINK.reset()
     TIMELINE.reset()
@@ -191,7 +180,6 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 _hooks: Any = events  # Locust's event hooks are untyped
 _hooks.init_command_line_parser.add_listener(_options)
 _hooks.init.add_listener(_init)
-_hooks.test_start.add_listener(_freeze_startup_heap)
 _hooks.request.add_listener(_on_request)
 _hooks.reset_stats.add_listener(_on_reset)
 _hooks.quitting.add_listener(_on_quitting)
