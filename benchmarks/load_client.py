@@ -10,8 +10,9 @@ for the run):
 
 1. Capacity: the harness's streaming LLM user and raw Locust FastHttpUser
    posting the same streaming request, each closed loop with no think time,
-   one Locust process each, run twice in the order LLM, raw, raw, LLM (so
-   that drift on a shared machine cancels): requests/s, tokens/s, and requests per CPU-second
+   one Locust process each, run four times in the order LLM, raw, raw, LLM,
+   raw, LLM, LLM, raw (so that drift on a shared machine cancels), pooled:
+   requests/s, tokens/s, and requests per CPU-second
    of the Locust process between test start and stop (startup left out: the
    per-request cost, which a shared machine disturbs less than requests/s).
    Budget: LLM users >= 0.9x raw FastHttpUser requests/s.
@@ -95,14 +96,14 @@ def run_measured(run: LoadRun) -> tuple[LoadResult, float]:
     return result, float(text) if text else float("nan")
 
 
-# Interleaved A B B A: a drift of the shared machine during the run (another
-# process waking, a frequency change) weighs on both users alike instead of
-# landing in the ratio.
-CAPACITY_ORDER = ("llm", "raw", "raw", "llm")
+# Interleaved A B B A B A A B: a drift of the shared machine during the run
+# (another process waking, a frequency change) weighs on both users alike
+# instead of landing in the ratio, and each user runs first as often as last.
+CAPACITY_ORDER = ("llm", "raw", "raw", "llm", "raw", "llm", "llm", "raw")
 
 
 def capacity(target: Target, seconds: float, users: int) -> dict[str, float]:
-    """Each user class twice, interleaved; a class's figures pool its two runs."""
+    """Each user class four times, interleaved; a class's figures pool its runs."""
     profiles = {"llm": HERE / "llm_users.py", "raw": HERE / "raw_users.py"}
     pooled = {label: {"requests": 0.0, "seconds": 0.0, "cpu": 0.0, "failures": 0.0, "tokens": 0.0}
               for label in profiles}
