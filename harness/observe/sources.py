@@ -35,10 +35,13 @@ class Observations(Protocol):
         requests in `records` (sent between `start` and `end`, epoch seconds)."""
         ...
 
-    def request_count(self, service: str, start: float, end: float, reporter: str = "source") -> float | None:
+    def request_count(self, service: str, start: float, end: float, reporter: str = "source",
+                      response_flag: str | None = None) -> float | None:
         """How many requests the mesh reports for `service` in the window, as
         `reporter` saw them (mirrored requests are reported only by the
-        receiving sidecar: reporter="destination", istio#23496)."""
+        receiving sidecar: reporter="destination", istio#23496); with
+        `response_flag`, only those whose Envoy response flags include it
+        (e.g. "DI": the fault filter delayed the request)."""
         ...
 
     def per_request(self, records: pd.DataFrame, by: Dimension) -> pd.Series | None:
@@ -78,8 +81,11 @@ class PrometheusObservations:
             return None
         return {k: v / total for k, v in delta.items() if v > 0}
 
-    def request_count(self, service: str, start: float, end: float, reporter: str = "source") -> float | None:
-        q = f'sum(istio_requests_total{{reporter="{reporter}",destination_service_name="{service}"}})'
+    def request_count(self, service: str, start: float, end: float, reporter: str = "source",
+                      response_flag: str | None = None) -> float | None:
+        # Envoy joins several flags with commas ("DI,UF"): match the flag as one of them
+        flag = f',response_flags=~"(.*,)?{response_flag}(,.*)?"' if response_flag else ""
+        q = f'sum(istio_requests_total{{reporter="{reporter}",destination_service_name="{service}"{flag}}})'
         try:
             self.prom.wait_for_scrape_after(end)
             before = self.prom.instant(q, start - 0.5)

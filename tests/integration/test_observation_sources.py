@@ -51,3 +51,27 @@ def test_prometheus_down_is_unknown_not_zero(stack: StackHandle) -> None:
     dead = PrometheusObservations(PromClient("http://127.0.0.1:9", timeout_s=1.0))
     assert dead.shares(records, "version", "llm-chat", time.time() - 5, time.time() - 3) is None
     assert dead.request_count("llm-chat-shadow", time.time() - 5, time.time() - 3) is None
+
+
+def test_fault_delayed_requests_are_counted_by_their_response_flag(stack: StackHandle) -> None:
+    # the catch-all delays (100 %), the premium rule does not: only the standard requests carry DI
+    from harness.certify.session import local_session
+    from harness.chaos.actions import inject_latency, rollback_all
+
+    configuration = local_session(stack.state).chaos_configuration
+    prom = PromClient(stack.state.prometheus)
+    premium = Probe(headers={"x-user-tier": "premium"})
+    send(stack.state.gateway, [Probe(), premium] * 3)  # every series exists before the window
+    time.sleep(2.5)
+    try:
+        inject_latency("llm-chat", fixed_delay="0.05s", percentage=100.0, route="default-canary",
+                       configuration=configuration)
+        start = time.time()
+        records = send(stack.state.gateway, [Probe()] * 20 + [premium] * 12, concurrency=8)
+        end = time.time()
+    finally:
+        rollback_all(configuration)
+    assert records["ok"].all(), records["status"].value_counts()
+    observed = PrometheusObservations(prom)
+    assert observed.request_count("llm-chat", start, end, response_flag="DI") == 20
+    assert observed.request_count("llm-chat", start, end) == 32

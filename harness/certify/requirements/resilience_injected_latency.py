@@ -8,7 +8,13 @@ The promises, each judged:
 - the delayed requests are still answered: no route or per-try timeout of the
   catch-all is shorter than a delayed first token, so availability holds;
 - premium users, who have a rule of their own (premium-tier), keep their TTFT
-  SLO while the standard route is slow (tier isolation).
+  SLO while the standard route is slow (tier isolation);
+- by the mesh's own account, the fault delayed no premium request: requests
+  `istio_requests_total` reports with the response flag DI (Envoy's "delay
+  injected") are at most the standard requests sent. This figure is the
+  mesh's, not the client's clock, so it holds whatever the local stack's own
+  event loops did: a TTFT failure under a lagging test double is
+  inconclusive, but premium requests delayed by the fault are the mesh's doing.
 
 Envoy's fault filter delays a request before the router sees it, so the
 route's timeouts and retries neither bound nor shorten an injected delay: it
@@ -24,7 +30,7 @@ from harness.certify.requirement import BrokenMesh, Requirement, Threshold
 from harness.certify.requirements.resilience_injected_abort import premium_rule_removed
 from harness.certify.traffic import Probe, send
 from harness.chaos.actions import inject_latency, rollback_all
-from harness.verdict import Check
+from harness.verdict import Check, Verdict
 
 ROUTE = "default-canary"
 DELAY_S = 1.5
@@ -69,6 +75,7 @@ def run(ctx: RunContext) -> list[Check]:
                     "ttft_p95_s": premium_ttft.observed},
         "window": [start, end]})
     return [
+        premium_delayed_check(ctx, len(std), len(prem), start, end, csv),
         Check.judge(rid, "standard ttft p50 during the delay (the fault applied)",
                     std_p50, ">=", ctx.threshold("applied"), "s",
                     samples=len(std_ok), min_samples=STANDARD // 2, evidence=(csv,)),
@@ -79,14 +86,29 @@ def run(ctx: RunContext) -> list[Check]:
     ]
 
 
+def premium_delayed_check(ctx: RunContext, standard_sent: int, premium_sent: int,
+                          start: float, end: float, csv: str) -> Check:
+    """The share of premium requests the mesh says its fault filter delayed:
+    the DI-flagged requests beyond the standard ones (each of those is delayed)."""
+    name = "premium share delayed by the fault (the mesh's response flag DI)"
+    if ctx.observations.name == "none":
+        return Check(REQUIREMENT.id, name, Verdict.NOT_APPLICABLE, None, None, "",
+                     "no Prometheus to read the mesh's response flags from (pass --prometheus)", (csv,))
+    delayed = ctx.observations.request_count("llm-chat", start, end, response_flag="DI")
+    share = None if delayed is None or not premium_sent else max(0.0, delayed - standard_sent) / premium_sent
+    return Check.judge(REQUIREMENT.id, name, share, "<=", ctx.threshold("premium_delayed"), "",
+                       samples=premium_sent, min_samples=PREMIUM, evidence=(csv,))
+
+
 REQUIREMENT = Requirement(
     id="resilience.injected-latency",
     title="Injected latency on the catch-all is applied as configured, answered, and does not slow premium users",
     feature="fault-injection",
     kind="resilience",
     profiles=frozenset({"smoke", "full"}),
-    observes=("latency", "fault-window"),
+    observes=("latency", "fault-window", "mesh-requests"),
     thresholds={"applied": Threshold(DELAY_S, "s"),
+                "premium_delayed": Threshold(0.0, "ratio"),
                 "availability": Threshold(0.99, "ratio", slo="chat.availability"),
                 "premium_ttft_p95": Threshold(1.0, "s", slo="chat-premium.ttft_p95")},
     timeouts={"client": 60.0},
