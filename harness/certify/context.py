@@ -168,7 +168,7 @@ class RunContext:
 
         `rejudge` computes the same check on the requests clear of given
         stalls. With it, a failure under brief stalls (at most
-        `MAX_STALLED_SHARE` of the window: a hiccup, not an overload) is
+        `MAX_STALLED_SHARE` of the window's seconds: a hiccup, not an overload) is
         judged again without the requests they touched, and a failure there
         stands: the mesh, not the double, made those requests slow."""
         from harness.localstack.selfcheck import MAX_STALLED_SHARE, stack_lag_verdict
@@ -189,9 +189,10 @@ class RunContext:
         if stalls is None:
             return check.inconclusive(f"{why}; the stalls could not be located in time to judge without them")
         share = stalls.share(start, end)
-        if share > MAX_STALLED_SHARE:
-            return check.inconclusive(f"{why}; the stalls covered {share:.0%} of the window (more than "
-                                      f"{MAX_STALLED_SHARE:.0%}: an overload, not a hiccup)")
+        if stalls.stalled_share > MAX_STALLED_SHARE:
+            return check.inconclusive(f"{why}; the stack lagged in {stalls.stalled_seconds} of the window's "
+                                      f"{stalls.seconds} seconds (more than {MAX_STALLED_SHARE:.0%}: an overload, "
+                                      f"not a hiccup)")
         again = rejudge(stalls)
         if again.verdict is Verdict.FAIL:
             return replace(again, reason=(

@@ -20,11 +20,12 @@ A failure while the stack lagged is not always the double's doing: one
 stall on a loaded CI machine (a garbage collection, a core taken away for a
 moment) while a broken mesh adds a whole second to every request must not
 hide that second. `Stalls` locates the stack's stalls in time
-(`stalls_query`, sampled each second): when they cover at most
-`MAX_STALLED_SHARE` of the window, the stack was hiccuping, not overloaded,
-and a latency figure can be judged again on the requests clear of every
-stall. A stack past its capacity stalls all through the window, so its
-failures stay inconclusive.
+(`stalls_query`, sampled each second): when it lagged in at most
+`MAX_STALLED_SHARE` of those seconds, the stack was hiccuping, not
+overloaded, and a latency figure can be judged again on the requests clear
+of every stall (each stall widened to cover where it may have begun and the
+work queued behind it). A stack past its capacity lags through most of the
+window, so its failures stay inconclusive.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ from harness.localstack.looplag import LAG_METRIC, WINDOW_S
 __all__ = ["LAG_BOUND_S", "MAX_STALLED_SHARE", "Stalls", "lag_query", "stack_lag_verdict", "stalls_query"]
 
 LAG_BOUND_S = 0.050
-# Stalls (each widened to about 3 s) over at most half the window: the stack
-# kept up for most of it and hiccuped. Beyond, it was short of capacity, and
-# queueing spreads a short stack's latency to every request.
+# Lagging in at most half the window's seconds: the stack kept up for most of
+# it and hiccuped. Beyond, it was short of capacity, and queueing spreads a
+# short stack's latency to every request. (The share of seconds, not of the
+# widened intervals: each widens a one-second point to about 3 s of doubt
+# about where the stall was, which says nothing of how long the stack lagged.)
 MAX_STALLED_SHARE = 0.5
 STALLS_STEP_S = 1.0
 # A point of `stalls_query` at t covers the gauge samples scraped in
@@ -94,6 +97,13 @@ class Stalls:
 
     intervals: tuple[tuple[float, float], ...]
     max_lag_s: float
+    stalled_seconds: int = 0  # points of `stalls_query` above the bound
+    seconds: int = 0  # points observed
+
+    @property
+    def stalled_share(self) -> float:
+        """The share of the observed seconds in which the stack lagged past the bound."""
+        return self.stalled_seconds / self.seconds if self.seconds else 0.0
 
     @classmethod
     def from_points(cls, points: Sequence[tuple[float, float]], bound_s: float = LAG_BOUND_S) -> Stalls:
@@ -107,7 +117,7 @@ class Stalls:
             else:
                 merged.append((lo, hi))
         lags = [lag for _, lag in points if not math.isnan(lag)]
-        return cls(tuple(merged), max(lags, default=0.0))
+        return cls(tuple(merged), max(lags, default=0.0), len(spans), len(lags))
 
     def share(self, start: float, end: float) -> float:
         """The part of [start, end] the stalls cover, 0 to 1."""

@@ -46,7 +46,7 @@ def run(ctx: RunContext) -> list[Check]:
         Check.judge(rid, "availability", float(records["ok"].mean()), ">=", ctx.threshold("availability"), "",
                     samples=len(records), min_samples=MIN_REQUESTS, evidence=(csv,)),
         ctx.judge_latency(ttft_p95(ok), start, end,
-                          rejudge=lambda stalls: ttft_p95(ok[stalls.clear(ok["t"], ok["t"] + ok["e2e_s"])])),
+                          rejudge=lambda stalls: ttft_p95(ok[stalls.clear(ok["t"], ok["t"] + ok["ttft_s"])])),
     ]
     if query is not None:  # the same figure from the mesh's telemetry, as the SLO spec writes it
         checks.append(Check.judge(rid, "availability (the SLO's PromQL)", mesh_availability, ">=",

@@ -82,7 +82,7 @@ def run(ctx: RunContext) -> list[Check]:
         Check.judge(rid, "standard availability during the delay", float(std["ok"].mean()) if len(std) else None,
                     ">=", ctx.threshold("availability"), "", samples=len(std), min_samples=STANDARD, evidence=(csv,)),
         ctx.judge_latency(premium_ttft, start, end, rejudge=lambda stalls: premium_p95(
-            prem_ok[stalls.clear(prem_ok["t"], prem_ok["t"] + prem_ok["e2e_s"])])),
+            prem_ok[stalls.clear(prem_ok["t"], prem_ok["t"] + prem_ok["ttft_s"])])),
     ]
 
 

@@ -79,6 +79,12 @@ def stalled_context(lag: float, points: list[tuple[float, float]]) -> RunContext
     return ctx
 
 
+def each_second(stalls: dict[int, float]) -> list[tuple[float, float]]:
+    """The stalls query's points over the window (a point every second, as
+    Prometheus answers), lagging past the bound at the seconds given."""
+    return [(float(t), stalls.get(t, 0.01)) for t in range(0, 102)]
+
+
 def ttft_of(frame: pd.DataFrame) -> Check:
     return Check.judge("latency.ttft-slo", "ttft p95", float(frame["ttft_s"].quantile(0.95)), "<=", 1.0, "s",
                        samples=len(frame), min_samples=30)
@@ -94,12 +100,13 @@ def requests(slow: list[int]) -> pd.DataFrame:
 
 def judge(frame: pd.DataFrame, ctx: RunContext) -> Check:
     def again(stalls: Any) -> Check:
-        return ttft_of(frame[stalls.clear(frame["t"], frame["t"] + frame["e2e_s"])])
+        # a stall after the first token cannot have moved the TTFT
+        return ttft_of(frame[stalls.clear(frame["t"], frame["t"] + frame["ttft_s"])])
     return ctx.judge_latency(ttft_of(frame), 0.0, 101.0, rejudge=again)
 
 
 def test_a_brief_stall_does_not_hide_a_slow_mesh() -> None:
-    judged = judge(requests(list(range(100))), stalled_context(0.058, [(50.0, 0.058)]))
+    judged = judge(requests(list(range(100))), stalled_context(0.058, each_second({50: 0.058})))
     assert judged.verdict is Verdict.FAIL
     assert "clear of the local stack's 1 brief stall" in judged.reason
 
@@ -107,16 +114,32 @@ def test_a_brief_stall_does_not_hide_a_slow_mesh() -> None:
 def test_failures_inside_the_stall_are_the_doubles() -> None:
     # the slow requests all overlap the stall at t=50: without them the mesh passes
     slow = [i for i in range(100) if 44 <= i <= 51]
-    judged = judge(requests(slow), stalled_context(0.3, [(50.0, 0.3)]))
+    judged = judge(requests(slow), stalled_context(0.3, each_second({50: 0.3})))
     assert judged.verdict is Verdict.INCONCLUSIVE and "event-loop lag" in judged.reason
     assert "on the requests clear of the stalls" in judged.reason and "reads pass" in judged.reason
 
 
 def test_a_stack_stalled_most_of_the_window_stays_inconclusive() -> None:
-    points = [(float(t), 0.08) for t in range(0, 101, 2)]
+    # lagging in 3 seconds of every 5: short of capacity
+    points = each_second({t: 0.08 for t in range(0, 102) if t % 5 < 3})
     judged = judge(requests(list(range(100))), stalled_context(0.08, points))
     assert judged.verdict is Verdict.INCONCLUSIVE and "event-loop lag" in judged.reason
-    assert "an overload, not a hiccup" in judged.reason
+    assert "an overload, not a hiccup" in judged.reason and "62 of the window's 102 seconds" in judged.reason
+
+
+def test_isolated_stalls_are_a_hiccup_though_their_doubt_covers_most_of_the_window() -> None:
+    # a stall every 5 s: each widened to about 3 s (60 % of the window), yet
+    # the stack lagged in one second of five; the mesh's 1.2 s TTFT shows in
+    # the requests whose wait for a first token met no stall
+    points = each_second({t: 0.08 for t in range(0, 102) if t % 5 == 0})
+    t = np.arange(0.0, 100.0, 0.25)
+    frame = pd.DataFrame({"t": t, "e2e_s": 2.0, "ttft_s": 1.2})
+    ctx = stalled_context(0.08, points)
+    from harness.localstack.selfcheck import Stalls
+    assert Stalls.from_points(points).share(0.0, 101.0) > 0.5
+    judged = judge(frame, ctx)
+    assert judged.verdict is Verdict.FAIL, judged.reason
+    assert "clear of the local stack's" in judged.reason
 
 
 def test_stalls_merge_and_cover() -> None:
