@@ -12,6 +12,7 @@ the verdict inconclusive, naming the change."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -52,9 +53,21 @@ def _ready_pods(ctx: RunContext) -> set[str]:
     return {p.name for p in ctx.target.list_pods(SERVICE_PODS) if p.ready}
 
 
+def _settled_pods(ctx: RunContext, timeout_s: float) -> set[str]:
+    """The ready pods once every replica the deployments ask for is ready (an
+    HPA scale-up from earlier traffic still turning ready would move users
+    mid-window), or as they are after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ready = _ready_pods(ctx)
+        if len(ready) >= sum(ctx.target.deployments(SERVICE_PODS).values()) or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.5)
+
+
 def run(ctx: RunContext) -> list[Check]:
     rid = REQUIREMENT.id
-    before = _ready_pods(ctx)
+    before = _settled_pods(ctx, ctx.timeout("settle"))
     records = send(ctx.gateway, user_probes(), concurrency=16)
     after = _ready_pods(ctx)
     csv = ctx.evidence.records("records", records)
@@ -95,7 +108,7 @@ REQUIREMENT = Requirement(
     profiles=frozenset({"smoke", "full"}),
     observes=("served-by",),
     thresholds={"stickiness": Threshold(1.0, "ratio")},
-    timeouts={"requests": 60.0},
+    timeouts={"requests": 60.0, "settle": 30.0},
     broken=BrokenMesh("consistentHash replaced by ROUND_ROBIN", "DestinationRule", "llm-chat", _round_robin),
     run=run,
     false_failure=0.0,
