@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.certify.context import RunContext
 from harness.certify.requirement import BrokenMesh, Requirement, Threshold
+from harness.certify.requirements._resilience import wait_ready
 from harness.certify.traffic import Probe, send
 from harness.verdict import Check, Verdict
 
@@ -53,21 +54,13 @@ def _ready_pods(ctx: RunContext) -> set[str]:
     return {p.name for p in ctx.target.list_pods(SERVICE_PODS) if p.ready}
 
 
-def _settled_pods(ctx: RunContext, timeout_s: float) -> set[str]:
-    """The ready pods once every replica the deployments ask for is ready (an
-    HPA scale-up from earlier traffic still turning ready would move users
-    mid-window), or as they are after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        ready = _ready_pods(ctx)
-        if len(ready) >= sum(ctx.target.deployments(SERVICE_PODS).values()) or time.monotonic() > deadline:
-            return ready
-        time.sleep(0.5)
-
-
 def run(ctx: RunContext) -> list[Check]:
     rid = REQUIREMENT.id
-    before = _settled_pods(ctx, ctx.timeout("settle"))
+    # an HPA scale-up from earlier traffic still turning ready would move users mid-window:
+    # start once every replica the deployments ask for is ready (or the wait is over)
+    wait_ready(ctx, SERVICE_PODS, sum(ctx.target.deployments(SERVICE_PODS).values()), time.time(),
+               ctx.timeout("settle"))
+    before = _ready_pods(ctx)
     records = send(ctx.gateway, user_probes(), concurrency=16)
     after = _ready_pods(ctx)
     csv = ctx.evidence.records("records", records)
