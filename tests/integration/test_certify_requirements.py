@@ -78,3 +78,42 @@ def test_the_slo_promql_agrees_with_the_records_and_fails_with_them(session: Tar
     assert records.verdict is Verdict.FAIL and mesh.verdict is Verdict.FAIL, (records.reason, mesh.reason)
     assert isinstance(records.observed, float) and isinstance(mesh.observed, float)
     assert 0.65 < records.observed < 0.95 and abs(records.observed - mesh.observed) < 0.05, (records, mesh)
+
+
+def test_stickiness_is_inconclusive_not_failed_when_a_pod_goes_in_its_window(
+        session: TargetSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ring hash moves the users of a pod that leaves. Halfway through the
+    window the pod that served most of the first half is deleted (a real
+    delete; the ReplicaSet starts its replacement): its users land elsewhere,
+    which a share alone would call a broken affinity. The verdict is
+    inconclusive and names the pod, never a failure of a mesh that kept its
+    promise."""
+    import time
+
+    import pandas as pd
+
+    from harness.certify.requirements import affinity_stickiness as stickiness
+
+    replicas = len(session.target.list_pods(stickiness.SERVICE_PODS))
+    real_send = stickiness.send
+    victims: list[str] = []
+
+    def send_with_a_delete_halfway(gateway: str, probes: list[Any], **kwargs: Any) -> pd.DataFrame:
+        half = len(probes) // 2
+        first = real_send(gateway, probes[:half], **kwargs)
+        victims.append(str(first["served_pod"].mode()[0]))
+        session.target.delete_pod(victims[0])
+        return pd.concat([first, real_send(gateway, probes[half:], **kwargs)], ignore_index=True)
+
+    monkeypatch.setattr(stickiness, "send", send_with_a_delete_halfway)
+    try:
+        result = run_requirement(stickiness.REQUIREMENT,
+                                 context_for(stickiness.REQUIREMENT, tmp_path, session, load_slo()))
+    finally:
+        # the module's later tests want every replica back
+        deadline = time.monotonic() + 60
+        while sum(p.ready for p in session.target.list_pods(stickiness.SERVICE_PODS)) < replicas:
+            assert time.monotonic() < deadline, "the deleted pod's replacement never turned ready"
+            time.sleep(0.2)
+    assert result.verdict is Verdict.INCONCLUSIVE, result.reason
+    assert victims and f"{victims[0]} left the ready pods" in result.reason

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.analysis.stats import chi_square_uniform
 from harness.certify.context import RunContext
+from harness.certify.podwatch import watch_pods
 from harness.certify.requirement import BrokenMesh, Requirement, Threshold
 from harness.certify.requirements.affinity_stickiness import modal_pods, user_probes
 from harness.certify.traffic import send
@@ -22,7 +23,8 @@ POOL = "app=llm-chat,version=v1,pool=standard,region=us-east"
 
 def run(ctx: RunContext) -> list[Check]:
     rid = REQUIREMENT.id
-    records = send(ctx.gateway, user_probes(USERS, 2), concurrency=16)
+    with watch_pods(ctx.target, POOL) as watch:
+        records = send(ctx.gateway, user_probes(USERS, 2), concurrency=16)
     csv = ctx.evidence.records("records", records)
     pods = ctx.observations.per_request(records, "pod")
     if pods is None:
@@ -31,8 +33,9 @@ def run(ctx: RunContext) -> list[Check]:
     table = modal_pods(records, pods).reset_index()
     v1 = table[table["version"] == "v1"]
     users_per_pod = v1["modal_pod"].value_counts()
-    # the pool as the platform lists it, so a pod that got no user counts as zero
-    pool = sorted(p.name for p in ctx.target.list_pods(POOL) if p.ready)
+    # the pool as the platform lists it, so a pod that got no user counts as zero;
+    # only the pods ready through the whole window (one that joined late had no chance)
+    pool = sorted(watch.steady)
     spread = {p: int(users_per_pod.get(p, 0)) for p in pool}
     counts = list(spread.values())
     ctx.evidence.json("users-per-pod", spread)

@@ -5,10 +5,10 @@ version per request, so stickiness is judged per (user, version).
 A ring hash keeps a user on its pod while the pods stay. Two things move a
 user by design, and neither is a broken affinity: a retry (Istio's retry host
 predicate sends it to another host), and a change of the pods behind the ring
-(a pod turned ready or unready, or outlier detection ejected one). Retried
-requests, where the mesh says so (attempts > 1), are left out of the share;
-a change of the ready pods between the start and the end of the window makes
-the verdict inconclusive, naming the change."""
+(a pod turned ready or unready, restarted, or outlier detection ejected
+one). Retried requests, where the mesh says so (attempts > 1), are left out
+of the share; a change of the pods during the window (watched throughout,
+`harness.certify.podwatch`) makes the verdict inconclusive, naming it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from harness.certify.context import RunContext
+from harness.certify.podwatch import watch_pods
 from harness.certify.requirement import BrokenMesh, Requirement, Threshold
 from harness.certify.requirements._resilience import wait_ready
 from harness.certify.traffic import Probe, send
@@ -50,25 +51,20 @@ def first_tries(records: pd.DataFrame) -> pd.Series:
     return pd.Series(True, index=records.index) if attempts is None else ~(attempts > 1)
 
 
-def _ready_pods(ctx: RunContext) -> set[str]:
-    return {p.name for p in ctx.target.list_pods(SERVICE_PODS) if p.ready}
-
-
 def run(ctx: RunContext) -> list[Check]:
     rid = REQUIREMENT.id
     # an HPA scale-up from earlier traffic still turning ready would move users mid-window:
     # start once every replica the deployments ask for is ready (or the wait is over)
     wait_ready(ctx, SERVICE_PODS, sum(ctx.target.deployments(SERVICE_PODS).values()), time.time(),
                ctx.timeout("settle"))
-    before = _ready_pods(ctx)
-    records = send(ctx.gateway, user_probes(), concurrency=16)
-    after = _ready_pods(ctx)
+    with watch_pods(ctx.target, SERVICE_PODS) as watch:
+        records = send(ctx.gateway, user_probes(), concurrency=16)
     csv = ctx.evidence.records("records", records)
     name = "share of a user's requests on its pod"
-    if before != after:
+    doubt = watch.doubt("the pods behind llm-chat")
+    if doubt:
         return [Check(rid, name, Verdict.INCONCLUSIVE, None, ctx.threshold("stickiness"), "",
-                      f"the ready pods behind llm-chat changed during the window (gone: {sorted(before - after)}, "
-                      f"new: {sorted(after - before)}): a ring hash moves users when its pods change", (csv,))]
+                      f"{doubt}: a ring hash moves users when its pods change", (csv,))]
     retried = ~first_tries(records)
     records = records[~retried]
     pods = ctx.observations.per_request(records, "pod")

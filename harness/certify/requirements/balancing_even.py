@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.analysis.stats import chi_square_uniform
 from harness.certify.context import RunContext
+from harness.certify.podwatch import watch_pods
 from harness.certify.requirement import BrokenMesh, Requirement, Threshold
 from harness.certify.traffic import Probe, send
 from harness.verdict import Check, Verdict
@@ -18,16 +19,17 @@ POOL = "app=llm-chat,version=v1,pool=standard,region=us-east"
 
 def run(ctx: RunContext) -> list[Check]:
     rid = REQUIREMENT.id
-    ready_before = _ready_pods(ctx)
-    records = send(ctx.gateway, [Probe()] * REQUESTS, concurrency=16)
+    with watch_pods(ctx.target, POOL) as watch:
+        records = send(ctx.gateway, [Probe()] * REQUESTS, concurrency=16)
     csv = ctx.evidence.records("records", records)
     pods = ctx.observations.per_request(records, "pod")
     if pods is None:
         return [Check(rid, "balance", Verdict.NOT_APPLICABLE, None, None, "",
                       f"the {ctx.observations.name} source cannot attribute single requests to pods", (csv,))]
     # Judge the pods that served the whole window: a replica the HPA adds (or
-    # removes) mid-run was not there to be balanced onto for all of it.
-    pool = sorted(ready_before & _ready_pods(ctx))
+    # removes) mid-run, or one that blinked, was not there to be balanced onto
+    # for all of it; the others still share what remains evenly.
+    pool = sorted(watch.steady)
     served = pods[records["ok"].astype(bool)].value_counts()
     counts = {p: int(served.get(p, 0)) for p in pool}
     ctx.evidence.json("requests-per-pod", counts)
@@ -39,10 +41,6 @@ def run(ctx: RunContext) -> list[Check]:
                         "", evidence=(csv,))
     return [Check(rid, check.name, check.verdict, check.observed, check.threshold, "",
                   f"requests per pod {counts}: {check.reason}", check.evidence)]
-
-
-def _ready_pods(ctx: RunContext) -> set[str]:
-    return {p.name for p in ctx.target.list_pods(POOL) if p.ready}
 
 
 def _one_key(dr: dict[str, Any]) -> dict[str, Any]:
