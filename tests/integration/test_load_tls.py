@@ -68,7 +68,12 @@ def gateway_app(seen: Seen) -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/v1/models", models)
+    async def prometheus_range(request: web.Request) -> web.Response:
+        return web.json_response({"status": "success", "data": {"resultType": "matrix", "result": [
+            {"metric": {"job": "gw"}, "values": [[0, "1"], [1, "2"]]}]}})
+
     app.router.add_get("/api/v1/query", prometheus_query)  # as a Prometheus behind the same private CA
+    app.router.add_get("/api/v1/query_range", prometheus_range)
     return app
 
 
@@ -386,7 +391,7 @@ def test_load_authenticates_to_a_proxy_that_wants_credentials(pki: PKI, ca_file:
     assert "407" in said and "http://USER:PASSWORD@host:port" in said and "Traceback" not in said
 
 
-def test_prometheus_queries_use_the_same_tls_settings(pki: PKI, ca_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prometheus_instant_and_range_queries_use_the_same_tls_settings(pki: PKI, ca_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.observe.prometheus import PromClient, PromError
 
     for k in [k for k in os.environ if k.lower().endswith("_proxy")]:
@@ -395,8 +400,11 @@ def test_prometheus_queries_use_the_same_tls_settings(pki: PKI, ca_file: str, mo
     with gateway(pki) as (url, _):
         with pytest.raises(PromError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             PromClient(url).instant("up")
+        with pytest.raises(PromError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            PromClient(url).range("up", 0, 1)
         monkeypatch.setenv("HARNESS_CA_BUNDLE", ca_file)
         assert PromClient(url).instant("up") == [({"job": "gw"}, 1.0)]
+        assert PromClient(url).range("up", 0, 1) == [({"job": "gw"}, [(0.0, 1.0), (1.0, 2.0)])]
 
 
 def test_certify_probes_use_the_same_tls_token_headers_and_proxy(pki: PKI, ca_file: str,
