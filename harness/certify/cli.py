@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.load.gateway import prepare_target, with_outbound_options
+from harness.load.gateway import apply_settings, prepare_target, with_outbound_options
 from harness.outbound import OutboundSettings
 from harness.report.figures import figure_text, headline, ordered
 from harness.report.live import LiveView
@@ -68,9 +68,7 @@ def certify_command(
         # with one request before anything runs, then used by every probe and load
         gateway = prepare_target(gateway, outbound, console, url_option="--gateway")
     else:
-        import os
-
-        os.environ.update(outbound.to_env())
+        apply_settings(outbound, console)
     opts = CertifyOptions(target=target, profile=profile, istio=list(istio or []), slo=slo,  # type: ignore[arg-type]
                           requirements=list(requirement or []), stack_name=stack_name, reports_dir=reports,
                           duration_scale=duration_scale, kube_context=kube_context, namespace=namespace,

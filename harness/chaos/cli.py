@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -12,9 +13,12 @@ from harness.chaos.journal import Journal, JournalError
 from harness.chaos.rollback import RollbackResult, rollback_journal
 from harness.diagnostics import ConfigError, Diagnostic
 from harness.exitcodes import ExitCode
+from harness.load.gateway import apply_settings, prepare_target, with_outbound_options
+from harness.outbound import OutboundSettings
 
 app = typer.Typer(help="Chaos Toolkit experiments with journaled, always-rolled-back faults")
 out = Console(highlight=False)
+GATEWAY_ENV = "HARNESS_GATEWAY_URL"  # the experiments' harness_gateway_url
 
 
 def _print_rollbacks(results: list[RollbackResult], indent: str = "") -> None:
@@ -24,6 +28,7 @@ def _print_rollbacks(results: list[RollbackResult], indent: str = "") -> None:
 
 
 @app.command("run")
+@with_outbound_options
 def run(
     experiment: Path = typer.Argument(..., help="a Chaos Toolkit experiment (experiments/*.yaml)"),
     target: str = typer.Option("local", "--target", help="local or kube"),
@@ -34,13 +39,22 @@ def run(
     ctk_journal: Path | None = typer.Option(None, "--ctk-journal", help="write Chaos Toolkit's run journal here"),
     guard_service: str | None = typer.Option(None, "--guard-service", help="abort if this service's availability"),
     guard_availability: float = typer.Option(0.5, "--guard-availability", help="... drops below this (30 s window)"),
+    outbound: OutboundSettings = OutboundSettings(),
 ) -> None:
     """Run an experiment; every fault it injects is rolled back, whatever happens.
-    Exit 0 completed, 1 deviated / failed / aborted, 2 invalid input or no target, 130 interrupted."""
+    Exit 0 completed, 1 deviated / failed / aborted, 2 invalid input or no target, 130 interrupted.
+    The probes reach the gateway (HARNESS_GATEWAY_URL, or the local stack's) with the outbound options."""
     from harness.chaos.runner import ChaosRun, Guard
 
     if target not in ("local", "kube"):
         raise ConfigError(Diagnostic("error", "--target", f"unknown target {target!r}", fix="use local or kube"))
+    gateway = os.environ.get(GATEWAY_ENV)
+    if gateway and not dry_run:
+        # a gateway the probes cannot reach (its CA, a client certificate, a proxy) would read
+        # as a mesh that lost its requests: checked with one request before any fault
+        os.environ[GATEWAY_ENV] = prepare_target(gateway, outbound, out, url_option=GATEWAY_ENV)
+    else:
+        apply_settings(outbound, out)
     guard = None
     if guard_service:
         from harness.chaos.probes import slo_availability

@@ -1,7 +1,7 @@
-"""The outbound HTTP options of `harness load` and `harness load ui`
-(`--ca-bundle`, `--insecure`, `--client-cert`, `--client-key`,
-`--api-key-env`, `--header`), and the check of the gateway with them before
-Locust starts."""
+"""The outbound HTTP options of the commands that reach a gateway
+(`harness load`, `load ui`, `certify`, `chaos run`: `--ca-bundle`,
+`--insecure`, `--client-cert`, `--client-key`, `--api-key-env`, `--header`),
+and the check of the gateway with them before anything starts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from harness.diagnostics import ConfigError, Diagnostic
 from harness.load.cliparams import options_as_one_value
 from harness.outbound import OutboundError, OutboundSettings, check_base_url, parse_header, ssl_context
 
-__all__ = ["with_outbound_options", "prepare_target"]
+__all__ = ["with_outbound_options", "apply_settings", "prepare_target"]
 
 _OPTIONS: list[tuple[str, Any, Any]] = [
     ("ca_bundle", Path | None, typer.Option(None, "--ca-bundle", help="PEM file of the CA(s) that issued the "
@@ -65,22 +65,31 @@ def outbound_settings(ca_bundle: Path | None = None, insecure: bool = False, cli
 with_outbound_options = options_as_one_value("outbound", _OPTIONS, outbound_settings)
 
 
+def apply_settings(settings: OutboundSettings, out: Console) -> None:
+    """Check the settings' files (CA bundle, client certificate and key), print
+    what is in force, and hand the settings to the processes the command
+    starts (Locust, Chaos Toolkit) through the environment."""
+    try:
+        ssl_context(settings)
+    except OutboundError as exc:
+        raise _config_error(exc) from None
+    for line in settings.describe():
+        out.print(line)
+    os.environ.update(settings.to_env())
+
+
 def prepare_target(host: str, settings: OutboundSettings, out: Console, url_option: str = "--host") -> str:
-    """Check the URL and the TLS/proxy settings against the gateway before any
-    load starts (one GET /v1/models), print what is in force, and hand the
-    settings to the Locust process through the environment. `url_option` is
+    """`apply_settings`, and the URL and the TLS/proxy settings checked against
+    the gateway before any load starts (one GET /v1/models). `url_option` is
     the command's flag for the URL, named in errors about it."""
     from harness.preflight import preflight
 
     try:
         url = check_base_url(host)
-        ssl_context(settings)
-        for line in settings.describe():
-            out.print(line)
+        apply_settings(settings, out)
         preflight(url, settings)
     except OutboundError as exc:
         if exc.option == "--host":
             exc.option = url_option
         raise _config_error(exc) from None
-    os.environ.update(settings.to_env())
     return url

@@ -263,6 +263,33 @@ def test_chaos_probe_uses_the_same_tls_token_and_headers(pki: PKI, ca_file: str,
     assert seen.auth == [f"Bearer {TOKEN}"] * 2 and seen.tenant == ["green"] * 2
 
 
+def test_chaos_run_checks_the_gateway_with_the_same_options_before_any_fault(pki: PKI, ca_file: str,
+                                                                           tmp_path: Path) -> None:
+    """`harness chaos run` takes the load's outbound options: a gateway its
+    probes cannot trust is one error line before any fault (it would read as
+    a mesh that lost its requests); with the CA given, the TLS check passes
+    and the run goes on to its target (here: no kubeconfig, its own error)."""
+    experiment = Path(__file__).parents[2] / "experiments" / "abort.yaml"
+    env = {**{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
+           "KUBECONFIG": str(tmp_path / "none"), "OPENAI_API_KEY": TOKEN}
+
+    def chaos_run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "harness", "chaos", "run", str(experiment), "--target", "kube", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                              env={**env, "HARNESS_GATEWAY_URL": url})
+
+    with gateway(pki) as (url, seen):
+        untrusted = chaos_run(url)
+        trusted = chaos_run(url, "--ca-bundle", ca_file)
+    line = one_error_line(untrusted)
+    assert "HARNESS_GATEWAY_URL" in line and "certificate verify failed" in line and "--ca-bundle" in line
+    assert trusted.returncode == 2 and "certificate" not in trusted.stderr, trusted.stderr
+    assert "Kubernetes configuration" in trusted.stderr
+    assert seen.auth == [], "no probe request before the run's own checks"
+    assert_token_nowhere(untrusted, None)
+    assert_token_nowhere(trusted, None)
+
+
 @contextmanager
 def connect_proxy(credentials: str | None = None) -> Iterator[tuple[str, list[str]]]:
     """A minimal HTTP CONNECT proxy (as corporate proxies tunnel https); yields
