@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = ["OutboundSettings", "OutboundError", "ProxyAddress", "check_base_url", "parse_header", "proxy_for", "ssl_context",
-           "gevent_client_options", "httpx_options", "aiohttp_options", "requests_session", "redact",
+           "gevent_client_options", "httpx_options", "aiohttp_options", "requests_session", "redact", "is_secret_header",
            "ENV_CA_BUNDLE", "ENV_INSECURE", "ENV_CLIENT_CERT", "ENV_CLIENT_KEY", "ENV_API_KEY_ENV", "ENV_HEADERS",
            "DEFAULT_API_KEY_ENV"]
 
@@ -136,11 +136,16 @@ class OutboundSettings:
         return lines
 
 
+def is_secret_header(name: str) -> bool:
+    """A header whose value is a credential by its name (Authorization, X-Api-Key, ...)."""
+    return any(w in name.lower() for w in ("auth", "key", "token", "secret", "cookie", "password"))
+
+
 def redact(text: str, settings: OutboundSettings, env: Mapping[str, str] | None = None) -> str:
     """`text` with the token (and the values of extra headers that look
     like credentials) replaced, for anything written to a record or log."""
     secrets = [settings.token(env) or ""]
-    secrets += [v for k, v in settings.headers if any(w in k.lower() for w in ("auth", "key", "token", "secret"))]
+    secrets += [v for k, v in settings.headers if is_secret_header(k)]
     for s in secrets:
         if len(s) >= 4:
             text = text.replace(s, "[redacted]")

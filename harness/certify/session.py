@@ -26,6 +26,7 @@ from harness.diagnostics import ConfigError, Diagnostic
 from harness.localstack.state import StackState
 from harness.observe import HeaderObservations, Observations, PrometheusObservations
 from harness.observe.prometheus import PromClient
+from harness.outbound import DEFAULT_API_KEY_ENV, OutboundSettings, is_secret_header
 from harness.report.allure import write_allure_results
 from harness.report.capture import write_timeline
 from harness.report.html import write_summary_html
@@ -205,7 +206,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def rerun_base(opts: CertifyOptions) -> list[str]:
+def rerun_base(opts: CertifyOptions, outbound: OutboundSettings | None = None) -> list[str]:
+    """The command that runs this certification again (a requirement is
+    appended per row): the target and everything that reaches it, including
+    the transport settings in force (`outbound`, default: the `HARNESS_*`
+    environment the CLI set). A header value that looks like a credential is
+    written `[redacted]`, to be filled in; the token is never in it (only the
+    name of its variable)."""
     cmd = ["harness", "certify", "--target", opts.target]
     for d in opts.istio:
         cmd += ["--istio", str(d)]
@@ -215,7 +222,32 @@ def rerun_base(opts: CertifyOptions) -> list[str]:
         cmd += ["--stack-name", opts.stack_name]
     if opts.duration_scale != 1.0:
         cmd += ["--duration-scale", f"{opts.duration_scale:g}"]
-    return cmd
+    for flag, value in (("--gateway", opts.gateway), ("--prometheus", opts.prometheus),
+                        ("--kube-context", opts.kube_context)):
+        if value:
+            cmd += [flag, value]
+    if opts.target != "local" and opts.namespace != CertifyOptions.namespace:
+        cmd += ["--namespace", opts.namespace]
+    settings = OutboundSettings.from_env() if outbound is None else outbound
+    return cmd + outbound_flags(settings)
+
+
+def outbound_flags(settings: OutboundSettings) -> list[str]:
+    """The command-line options that give `settings` (no secret values)."""
+    flags: list[str] = []
+    if settings.ca_bundle:
+        flags += ["--ca-bundle", settings.ca_bundle]
+    if settings.insecure:
+        flags.append("--insecure")
+    if settings.client_cert:
+        flags += ["--client-cert", settings.client_cert]
+    if settings.client_key:
+        flags += ["--client-key", settings.client_key]
+    if settings.api_key_env != DEFAULT_API_KEY_ENV:
+        flags += ["--api-key-env", settings.api_key_env]
+    for name, value in settings.headers:
+        flags += ["--header", f"{name}:{'[redacted]' if is_secret_header(name) else value}"]
+    return flags
 
 
 def certify(opts: CertifyOptions, progress: Callable[[int, int, Requirement], None] | None = None,

@@ -6,6 +6,7 @@ weighted share of judged requirements that passed) and a per-feature result
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ def build_summary(info: RunInfo, results: Sequence[RequirementResult]) -> dict[s
             "timeline": r.timeline,
             "broken_mesh": req.broken.description,
             "false_failure_probability": req.false_failure,
-            "rerun": " ".join([*info.rerun_base, "--requirement", req.id]),
+            "rerun": shlex.join([*info.rerun_base, "--requirement", req.id]),
         })
     counts = {v.value: sum(1 for r in results if r.verdict is v) for v in Verdict}
     return {
