@@ -5,6 +5,7 @@ through the mesh's admin API."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,60 @@ def test_stickiness_is_inconclusive_not_failed_when_a_pod_goes_in_its_window(
             time.sleep(0.2)
     assert result.verdict is Verdict.INCONCLUSIVE, result.reason
     assert victims and f"{victims[0]} left the ready pods" in result.reason
+
+
+
+@contextmanager
+def engines_stopped(session: TargetSession, pause_s: float, every_s: float) -> Iterator[None]:
+    """A stack short of CPU, on cue: every catch-all engine (v1 and v2 of
+    llm-chat) is stopped with SIGSTOP for `pause_s` of every `every_s`, from
+    `every_s` into the block until it ends; SIGCONT always follows."""
+    import os
+    import signal
+    import threading
+
+    import httpx
+
+    from harness.targets.local import LocalTarget
+
+    assert isinstance(session.target, LocalTarget)
+    pods = httpx.get(f"{session.target.admin}/pods", params={"selector": "app=llm-chat"}, timeout=10).json()["pods"]
+    pids = [p["pid"] for p in pods if p["pid"] is not None and p["labels"].get("version") in ("v1", "v2")]
+    assert pids, pods
+    done = threading.Event()
+
+    def stall() -> None:
+        wait = every_s
+        while not done.wait(wait):
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                done.wait(pause_s)
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            wait = every_s - pause_s
+
+    staller = threading.Thread(target=stall, daemon=True)
+    staller.start()
+    try:
+        yield
+    finally:
+        done.set()
+        staller.join(5)
+
+
+@pytest.mark.slow
+def test_a_stack_stalling_every_second_is_an_overload_not_a_verdict(session: TargetSession, tmp_path: Path) -> None:
+    """The catch-all engines stopped 0.3 s of every second through the load:
+    the stack lags in most of the window's seconds, which is an overload, not
+    a hiccup, so no request is clear of it. The TTFT figure (the mesh delays
+    every request 1.5 s, a failure on a stack that keeps up) is inconclusive,
+    naming the overload: the double is never the reason for a verdict."""
+    requirement = next(r for r in discover() if r.id == "latency.ttft-slo")
+    with broken_mesh(session.target, requirement) as fault, \
+            engines_stopped(session, pause_s=0.3, every_s=1.0):
+        bad = run_requirement(requirement, context_for(requirement, tmp_path, session, load_slo(), fault=fault))
+    ttft = next(c for c in bad.checks if c.name == "ttft p95")
+    assert ttft.verdict is Verdict.INCONCLUSIVE, ttft.reason
+    assert "an overload, not a hiccup" in ttft.reason, ttft.reason
