@@ -13,6 +13,7 @@ merely having the plugin installed costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +49,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run only the tests of this requirement id (repeatable)")
     group.addoption("--duration-scale", action="store", type=float, default=1.0,
                     help="scale every named timeout of the requirements")
+    # the transport of `harness load` / `harness certify` (harness.outbound): an https gateway
+    group.addoption("--ca-bundle", action="store", default=None,
+                    help="PEM file of the CA(s) that issued the gateway's certificate (instead of the system CAs)")
+    group.addoption("--insecure", action="store_true", default=False,
+                    help="do not verify the gateway's certificate (stated in the output and in every record)")
+    group.addoption("--client-cert", action="store", default=None, help="PEM client certificate for mTLS gateways")
+    group.addoption("--client-key", action="store", default=None, help="its private key (if not in the certificate)")
+    group.addoption("--api-key-env", action="store", default=None,
+                    help="variable holding the bearer token (default OPENAI_API_KEY)")
+    group.addoption("--header", action="append", default=[], help="extra header NAME:VALUE for every request "
+                    "to the gateway (repeatable)")
     group.addoption("--certify-reports", action="store", default=None,
                     help="also write summary.json, summary.html, junit.xml and allure-results/ of the requirements run here "
                          "under this directory (as harness certify does)")
@@ -60,6 +72,40 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{marker}: {text}")
     config.stash[_RESULTS] = []
     config.stash[_STARTED] = time.time()
+    _apply_outbound(config)
+
+
+def _apply_outbound(config: pytest.Config) -> None:
+    """The transport options, given, become the `HARNESS_*` environment every
+    probe, load and chaos action of the session reads (as `harness certify`
+    hands them on), and a --gateway is checked with them by one request
+    before anything runs (an untrusted gateway would read as a mesh failing
+    every requirement); a problem is a usage error, one line."""
+    def path(option: str) -> Path | None:
+        value = config.getoption(option, None)
+        return Path(value) if value else None
+
+    ca_bundle, client_cert, client_key = path("--ca-bundle"), path("--client-cert"), path("--client-key")
+    insecure: bool = config.getoption("--insecure", False)
+    api_key_env: str | None = config.getoption("--api-key-env", None)
+    header: list[str] = config.getoption("--header", None) or []
+    gateway: str | None = config.getoption("--gateway", None)
+    if not (ca_bundle or client_cert or client_key or insecure or api_key_env or header or gateway):
+        return
+    from rich.console import Console
+
+    from harness.diagnostics import ConfigError
+    from harness.load.gateway import apply_settings, outbound_settings, prepare_target
+
+    console = Console(stderr=True, highlight=False)
+    try:
+        settings = outbound_settings(ca_bundle, insecure, client_cert, client_key, api_key_env, header)
+        if gateway:
+            prepare_target(gateway, settings, console, url_option="--gateway")
+        else:
+            apply_settings(settings, console)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _options(config: pytest.Config) -> CertifyOptions:
@@ -130,7 +176,12 @@ def certify_session(request: pytest.FixtureRequest) -> Iterator[TargetSession]:
         plan(opts)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    with target_session(opts) as session:
+    with contextlib.ExitStack() as stack:
+        try:
+            session = stack.enter_context(target_session(opts))
+        except ConfigError as exc:
+            # no target (no kubeconfig, no such stack): the whole session's usage error, one line
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
         yield session
 
 

@@ -290,6 +290,36 @@ def test_chaos_run_checks_the_gateway_with_the_same_options_before_any_fault(pki
     assert_token_nowhere(trusted, None)
 
 
+def test_pytest_suites_take_the_same_options_and_check_the_gateway_first(pki: PKI, ca_file: str,
+                                                                        tmp_path: Path) -> None:
+    """`pytest tests/conformance --target kube --gateway https://...` (the
+    nightly suite) takes the same transport options: an untrusted gateway is a
+    usage error of one line before any test; with the CA the session goes on
+    to its cluster (here: no kubeconfig, again one line, no traceback)."""
+    suites = Path(__file__).parents[2] / "tests" / "conformance"
+    env = {**{k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")},
+           "KUBECONFIG": str(tmp_path / "none"), "OPENAI_API_KEY": TOKEN}
+
+    def suite(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "pytest", str(suites), "-q", "-p", "no:cacheprovider", "--target", "kube",
+               "--gateway", url, "--prometheus", "http://127.0.0.1:9", "--requirement", "routing.canary-split", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+    with gateway(pki) as (url, seen):
+        untrusted = suite(url)
+        trusted = suite(url, "--ca-bundle", ca_file)
+    assert untrusted.returncode == 4, untrusted.stdout + untrusted.stderr
+    assert "--gateway" in untrusted.stderr and "certificate verify failed" in untrusted.stderr
+    assert "--ca-bundle" in untrusted.stderr
+    assert trusted.returncode == 4, trusted.stdout + trusted.stderr
+    assert "certificate verify failed" not in trusted.stdout + trusted.stderr
+    assert "no usable Kubernetes configuration" in trusted.stdout + trusted.stderr
+    assert "Traceback" not in trusted.stdout + trusted.stderr and "def " not in trusted.stdout
+    assert seen.auth == []
+    assert_token_nowhere(untrusted, None)
+    assert_token_nowhere(trusted, None)
+
+
 @contextmanager
 def connect_proxy(credentials: str | None = None) -> Iterator[tuple[str, list[str]]]:
     """A minimal HTTP CONNECT proxy (as corporate proxies tunnel https); yields
