@@ -151,7 +151,14 @@ class RunContext:
             series = self.prom.range(stalls_query(), start, end + STALLS_STEP_S, STALLS_STEP_S)
         except PromError:
             return None
-        return Stalls.from_points(series[0][1]) if series and series[0][1] else None
+        if not series or not series[0][1]:
+            return None
+        stalls = Stalls.from_points(series[0][1])
+        # what a reader needs to see why requests were or were not judged clear of the stalls
+        self.evidence.json("stalls", {"window": [start, end], "lag_by_second": series[0][1],
+                                      "stalled_seconds": stalls.stalled_seconds, "seconds": stalls.seconds,
+                                      "intervals": stalls.intervals, "covered_share": stalls.share(start, end)})
+        return stalls
 
     def judge_latency(self, check: Check, start: float, end: float,
                       rejudge: Callable[[Stalls], Check] | None = None) -> Check:

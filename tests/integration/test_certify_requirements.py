@@ -4,6 +4,7 @@ through the mesh's admin API."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -175,3 +176,5 @@ def test_a_stack_stalling_every_second_is_an_overload_not_a_verdict(session: Tar
     ttft = next(c for c in bad.checks if c.name == "ttft p95")
     assert ttft.verdict is Verdict.INCONCLUSIVE, ttft.reason
     assert "an overload, not a hiccup" in ttft.reason, ttft.reason
+    stalls = json.loads((tmp_path / "evidence" / requirement.id / "stalls.json").read_text())
+    assert stalls["stalled_seconds"] > stalls["seconds"] / 2 and "evidence/latency.ttft-slo/stalls.json" in bad.evidence
