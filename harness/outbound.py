@@ -104,6 +104,22 @@ class OutboundSettings:
                 ENV_CLIENT_CERT: self.client_cert or "", ENV_CLIENT_KEY: self.client_key or "",
                 ENV_API_KEY_ENV: self.api_key_env, ENV_HEADERS: "\n".join(f"{k}: {v}" for k, v in self.headers)}
 
+    def cli_flags(self) -> list[str]:
+        """The command-line options that give these settings, for a rerun
+        command; a credential-like header value is written `[redacted]`."""
+        flags: list[str] = []
+        for flag, path in (("--ca-bundle", self.ca_bundle), ("--client-cert", self.client_cert),
+                           ("--client-key", self.client_key)):
+            if path:
+                flags += [flag, path]
+        if self.insecure:
+            flags.append("--insecure")
+        if self.api_key_env != DEFAULT_API_KEY_ENV:
+            flags += ["--api-key-env", self.api_key_env]
+        for name, value in self.headers:
+            flags += ["--header", f"{name}:{'[redacted]' if is_secret_header(name) else value}"]
+        return flags
+
     def token(self, env: Mapping[str, str] | None = None) -> str | None:
         env = os.environ if env is None else env
         return env.get(self.api_key_env) or None

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _RESULTS: pytest.StashKey[list[RequirementResult]] = pytest.StashKey()
 _STARTED: pytest.StashKey[float] = pytest.StashKey()
 _RUN_DIR: pytest.StashKey[Path] = pytest.StashKey()
+_GATEWAY: pytest.StashKey[str] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,7 +102,8 @@ def _apply_outbound(config: pytest.Config) -> None:
     try:
         settings = outbound_settings(ca_bundle, insecure, client_cert, client_key, api_key_env, header)
         if gateway:
-            prepare_target(gateway, settings, console, url_option="--gateway")
+            # the URL as checked (host:port means http://), as `harness certify` uses it
+            config.stash[_GATEWAY] = prepare_target(gateway, settings, console, url_option="--gateway")
         else:
             apply_settings(settings, console)
     except ConfigError as exc:
@@ -117,7 +119,7 @@ def _options(config: pytest.Config) -> CertifyOptions:
         slo=Path(slo) if slo else None, requirements=list(config.getoption("--requirement")),
         stack_name=config.getoption("--stack-name"), duration_scale=config.getoption("--duration-scale"),
         kube_context=config.getoption("--kube-context"), namespace=config.getoption("--namespace"),
-        gateway=config.getoption("--gateway"), prometheus=config.getoption("--prometheus"))
+        gateway=config.stash.get(_GATEWAY, config.getoption("--gateway")), prometheus=config.getoption("--prometheus"))
 
 
 def slow_to_run(requirement: Requirement) -> bool:

@@ -26,7 +26,7 @@ from harness.diagnostics import ConfigError, Diagnostic
 from harness.localstack.state import StackState
 from harness.observe import HeaderObservations, Observations, PrometheusObservations
 from harness.observe.prometheus import PromClient
-from harness.outbound import DEFAULT_API_KEY_ENV, OutboundSettings, is_secret_header
+from harness.outbound import OutboundSettings
 from harness.report.allure import write_allure_results
 from harness.report.capture import write_timeline
 from harness.report.html import write_summary_html
@@ -229,25 +229,7 @@ def rerun_base(opts: CertifyOptions, outbound: OutboundSettings | None = None) -
     if opts.target != "local" and opts.namespace != CertifyOptions.namespace:
         cmd += ["--namespace", opts.namespace]
     settings = OutboundSettings.from_env() if outbound is None else outbound
-    return cmd + outbound_flags(settings)
-
-
-def outbound_flags(settings: OutboundSettings) -> list[str]:
-    """The command-line options that give `settings` (no secret values)."""
-    flags: list[str] = []
-    if settings.ca_bundle:
-        flags += ["--ca-bundle", settings.ca_bundle]
-    if settings.insecure:
-        flags.append("--insecure")
-    if settings.client_cert:
-        flags += ["--client-cert", settings.client_cert]
-    if settings.client_key:
-        flags += ["--client-key", settings.client_key]
-    if settings.api_key_env != DEFAULT_API_KEY_ENV:
-        flags += ["--api-key-env", settings.api_key_env]
-    for name, value in settings.headers:
-        flags += ["--header", f"{name}:{'[redacted]' if is_secret_header(name) else value}"]
-    return flags
+    return cmd + settings.cli_flags()
 
 
 def certify(opts: CertifyOptions, progress: Callable[[int, int, Requirement], None] | None = None,
